@@ -1,0 +1,72 @@
+//! `c1m`: the thin binary. Each subcommand parses its arguments here and hands a typed plan to a library crate.
+
+mod cmd;
+mod value;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Hold a million TCP connections on one Linux machine, prove it, and name the limit in the way.
+#[derive(Parser, Debug)]
+#[command(name = "c1m", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check every limit that stands between this machine and N connections
+    Doctor(cmd::doctor::Args),
+    /// Apply (or roll back) the sysctl fixes doctor proposes
+    Tune(cmd::tune::Args),
+    /// Run the epoll server that holds connections
+    Serve(cmd::serve::Args),
+    /// Open N connections at a set rate and report what stopped them
+    Load(cmd::load::Args),
+    /// Live socket-state counts and kernel memory per connection
+    Watch(cmd::watch::Args),
+    /// Ramp serve + load on this machine and write a report
+    Bench(cmd::bench::Args),
+    /// Merge and render load/bench reports
+    Report(cmd::report::Args),
+    /// Internal: a worker process started by serve or load (not for direct use)
+    #[command(hide = true)]
+    Worker(cmd::worker::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints --help/--version on stdout with exit 0; everything else is a usage error (2).
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Tune(a) => cmd::tune::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Load(a) => cmd::load::run(a),
+        Command::Watch(a) => cmd::watch::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Worker(a) => cmd::worker::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if err.chain().any(is_broken_pipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("c1m: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

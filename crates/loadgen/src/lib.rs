@@ -1,0 +1,2 @@
+//! `c1m load`: open-loop connection load from many source addresses, with a mergeable report.
+#![deny(missing_docs)]
