@@ -31,9 +31,12 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Merge and render load/bench reports
     Report(cmd::report::Args),
-    /// Internal: a worker process started by serve or load (not for direct use)
-    #[command(hide = true)]
-    Worker(cmd::worker::Args),
+    /// Internal: a server worker process started by `serve` (not for direct use)
+    #[command(hide = true, name = "serve-worker")]
+    ServeWorker(cmd::serve::WorkerArgs),
+    /// Internal: a load worker process started by `load` (not for direct use)
+    #[command(hide = true, name = "load-worker")]
+    LoadWorker(cmd::load::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,7 +56,8 @@ fn main() -> ExitCode {
         Command::Watch(a) => cmd::watch::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Report(a) => cmd::report::run(a),
-        Command::Worker(a) => cmd::worker::run(a),
+        Command::ServeWorker(a) => cmd::serve::run_worker(a),
+        Command::LoadWorker(a) => cmd::load::run_worker(a),
     };
     match result {
         Ok(code) => code,

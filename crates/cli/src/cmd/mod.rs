@@ -7,4 +7,3 @@ pub mod report;
 pub mod serve;
 pub mod tune;
 pub mod watch;
-pub mod worker;
