@@ -176,7 +176,10 @@ impl Limit {
 
     /// Look a limit up by its [`key`](Limit::key) or its sysctl name.
     pub fn from_key(key: &str) -> Option<Limit> {
-        Limit::ALL.iter().copied().find(|l| l.key() == key || l.sysctl() == Some(key))
+        Limit::ALL
+            .iter()
+            .copied()
+            .find(|l| l.key() == key || l.sysctl() == Some(key))
     }
 }
 
@@ -209,14 +212,21 @@ mod tests {
             .chars()
             .enumerate()
             .flat_map(|(i, c)| {
-                if c.is_uppercase() && i > 0 { vec!['_', c.to_ascii_lowercase()] } else { vec![c.to_ascii_lowercase()] }
+                if c.is_uppercase() && i > 0 {
+                    vec!['_', c.to_ascii_lowercase()]
+                } else {
+                    vec![c.to_ascii_lowercase()]
+                }
             })
             .collect()
     }
 
     #[test]
     fn sysctl_lookup() {
-        assert_eq!(Limit::from_key("net.ipv4.ip_local_port_range"), Some(Limit::EphemeralPorts));
+        assert_eq!(
+            Limit::from_key("net.ipv4.ip_local_port_range"),
+            Some(Limit::EphemeralPorts)
+        );
         assert_eq!(Limit::from_key("nonsense"), None);
     }
 }

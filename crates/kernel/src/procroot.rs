@@ -10,7 +10,9 @@ pub struct ProcRoot {
 impl ProcRoot {
     /// The running machine.
     pub fn live() -> Self {
-        Self { root: PathBuf::from("/") }
+        Self {
+            root: PathBuf::from("/"),
+        }
     }
 
     /// A snapshot directory that contains `proc/`.
