@@ -38,10 +38,10 @@ WORKER_PROCESS_BYTES = 10 << 20
 RUNTIME_FD_HARD_LIMIT = 524288
 HEADROOM = 1.1
 # Kernel CPU time per connection at one end (half of the 70-120 us measured for both ends on loopback).
-CPU_SECONDS_PER_CONNECT = 60e-6
+CPU_MICROSECONDS_PER_CONNECT = 60
 # The load Job's bound beyond ramp + hold: connect timeout (c1m load's default 10 s), c1m's 30 s slack, and
-# time to schedule pods and pull the image.
-JOB_SLACK_SECONDS = 10 + 30 + 1060
+# 6 minutes to schedule the pods and pull the image.
+JOB_SLACK_SECONDS = 10 + 30 + 360
 INDEX = "$(JOB_COMPLETION_INDEX)"
 
 
@@ -147,7 +147,8 @@ def memory(connections):
 
 
 def cpu(rate_per_second):
-    return str(max(1, math.ceil(rate_per_second * CPU_SECONDS_PER_CONNECT)))
+    """Whole cores for the kernel work of `rate_per_second` connects or accepts."""
+    return str(max(1, -(-rate_per_second * CPU_MICROSECONDS_PER_CONNECT // 1_000_000)))
 
 
 def render(args):
@@ -181,7 +182,7 @@ def render(args):
     set_option(load_args, "--shard", f"{INDEX}/{n}")
     per_shard = math.ceil(connections / n)
     request, limit = memory(per_shard)
-    load_c["resources"] = {"requests": {"cpu": cpu(total_rate / n), "memory": request}, "limits": {"memory": limit}}
+    load_c["resources"] = {"requests": {"cpu": cpu(-(-total_rate // n)), "memory": request}, "limits": {"memory": limit}}
 
     serve_args[:] = [a for i, a in enumerate(serve_args) if a != "--listen" and (i == 0 or serve_args[i - 1] != "--listen")]
     serve_args[1:1] = [x for p in port_list for x in ("--listen", f"0.0.0.0:{p}")]
@@ -205,8 +206,9 @@ def render(args):
 
 
 def main(argv):
-    docs = render(parse_args(argv))
-    if parse_args(argv).json:
+    args = parse_args(argv)
+    docs = render(args)
+    if args.json:
         json.dump({"apiVersion": "v1", "kind": "List", "items": docs}, sys.stdout, indent=2)
         print()
     else:

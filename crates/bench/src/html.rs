@@ -3,23 +3,38 @@
 
 use std::fmt::Write;
 
+use c1m_doctor::bytes;
+
 use crate::report::{BenchReport, RunReport, StepSample};
 use crate::svg::{LineChart, Series, escape, si};
 
 /// Ids of the plots every report contains (tests look for them).
-pub const PLOT_IDS: &[&str] =
-    &["plot-connections", "plot-bytes-per-connection", "plot-ramp-rate", "plot-rtt", "plot-cpu"];
+pub const PLOT_IDS: &[&str] = &[
+    "plot-connections",
+    "plot-kernel-bytes",
+    "plot-user-bytes",
+    "plot-ramp-rate",
+    "plot-rtt",
+    "plot-cpu",
+];
 
 /// Render the report as one HTML document.
 pub fn render(report: &BenchReport) -> String {
     let mut h = String::new();
-    let target = report.plan.connections.map_or("max".to_string(), |n| n.to_string());
+    let target = report
+        .plan
+        .connections
+        .map_or("max".to_string(), |n| n.to_string());
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>c1m bench: {} connections</title><style>{CSS}</style></head><body>",
         escape(&target)
     );
-    let _ = write!(h, "<h1>c1m bench</h1><p class=\"verdict\">{}</p>", escape(&crate::text::verdict(report)));
+    let _ = write!(
+        h,
+        "<h1>c1m bench</h1><p class=\"verdict\">{}</p>",
+        escape(&crate::text::verdict(report))
+    );
     machine_table(&mut h, report);
     for run in &report.runs {
         run_section(&mut h, run);
@@ -28,8 +43,13 @@ pub fn render(report: &BenchReport) -> String {
     comparison_table(&mut h, report);
     preflight_table(&mut h, report);
     tuned_table(&mut h, report);
-    let json = serde_json::to_string(report).unwrap_or_default().replace("</", "<\\/");
-    let _ = write!(h, "<script type=\"application/json\" id=\"report-data\">{json}</script></body></html>");
+    let json = serde_json::to_string(report)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    let _ = write!(
+        h,
+        "<script type=\"application/json\" id=\"report-data\">{json}</script></body></html>"
+    );
     h
 }
 
@@ -44,9 +64,20 @@ fn machine_table(h: &mut String, r: &BenchReport) {
     let rows = [
         ("kernel", m.kernel.clone()),
         ("cpus", m.cpus.to_string()),
-        ("memory", format!("{} total, {} available", bytes(m.mem_total_bytes), bytes(m.mem_available_bytes))),
+        (
+            "memory",
+            format!(
+                "{} total, {} available",
+                bytes(m.mem_total_bytes),
+                bytes(m.mem_available_bytes)
+            ),
+        ),
         ("fd limit per process", m.fd_limit.to_string()),
-        ("target", p.connections.map_or("max (until memory or a limit stops it)".into(), |n| n.to_string())),
+        (
+            "target",
+            p.connections
+                .map_or("max (until memory or a limit stops it)".into(), |n| n.to_string()),
+        ),
         ("mode", p.mode.clone()),
         ("rate", format!("{}/s", p.rate)),
         ("steps", format!("{} of {}", p.steps, p.step_connections)),
@@ -55,7 +86,11 @@ fn machine_table(h: &mut String, r: &BenchReport) {
     ];
     h.push_str("<h2>Set-up</h2><table>");
     for (k, v) in rows {
-        let _ = write!(h, "<tr><th class=\"l\">{k}</th><td class=\"l\">{}</td></tr>", escape(&v));
+        let _ = write!(
+            h,
+            "<tr><th class=\"l\">{k}</th><td class=\"l\">{}</td></tr>",
+            escape(&v)
+        );
     }
     h.push_str("</table>");
 }
@@ -67,10 +102,14 @@ fn run_section(h: &mut String, run: &RunReport) {
         run.server.name(),
         run.held_max,
         run.ramp_seconds,
-        escape(&run.stopped_by.as_ref().map_or("reached the target".to_string(), |s| s.reason.clone()))
+        escape(
+            &run.stopped_by
+                .as_ref()
+                .map_or("reached the target".to_string(), |s| s.reason.clone())
+        )
     );
     h.push_str(
-        "<table><tr><th>step</th><th>t (s)</th><th>connections</th><th>ramp rate/s</th><th>kernel B/conn</th>\
+        "<table><tr><th>step</th><th>t (s)</th><th>connections</th><th>ramp rate/s</th><th>Slab B/conn</th><th>socket caches B/conn</th>\
          <th>server B/conn</th><th>load B/conn</th><th>server CPU s</th><th>load CPU s</th><th>processes</th>\
          <th>MemAvailable</th><th>RTT p50/p99 (µs)</th></tr>",
     );
@@ -91,16 +130,19 @@ fn run_section(h: &mut String, run: &RunReport) {
 }
 
 fn step_row(h: &mut String, s: &StepSample) {
-    let rtt = s.rtt.map_or("-".to_string(), |r| format!("{:.0} / {:.0}", r.p50_us, r.p99_us));
+    let rtt = s
+        .rtt
+        .map_or("-".to_string(), |r| format!("{:.0} / {:.0}", r.p50_us, r.p99_us));
     let _ = write!(
         h,
-        "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td>\
+        "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td>\
          <td>{:.2}</td><td>{:.2}</td><td>{} + {}</td><td>{}</td><td>{rtt}</td></tr>",
         s.step,
         s.t_s,
         s.connections,
         s.ramp_rate,
         s.kernel_bytes_per_connection,
+        s.socket_slab_bytes_per_connection,
         s.server.bytes_per_connection,
         s.load.bytes_per_connection,
         s.server.cpu_seconds,
@@ -118,37 +160,92 @@ fn per_step(report: &BenchReport, label: &str, value: impl Fn(&StepSample) -> Op
         .iter()
         .map(|run| Series {
             name: format!("{} {label}", run.server.name()).trim().to_string(),
-            points: run.steps.iter().filter_map(|s| value(s).map(|v| (s.connections as f64, v))).collect(),
+            points: run
+                .steps
+                .iter()
+                .filter_map(|s| value(s).map(|v| (s.connections as f64, v)))
+                .collect(),
         })
         .collect()
 }
 
 fn plots(h: &mut String, r: &BenchReport) {
     let chart = |id: &str, title: &str, x: &str, y: &str, series: Vec<Series>| {
-        LineChart { id: id.into(), title: title.into(), x_label: x.into(), y_label: y.into(), series }.to_svg()
+        LineChart {
+            id: id.into(),
+            title: title.into(),
+            x_label: x.into(),
+            y_label: y.into(),
+            series,
+        }
+        .to_svg()
     };
     let timeline = r
         .runs
         .iter()
         .map(|run| Series {
             name: run.server.name().to_string(),
-            points: run.timeline.iter().map(|p| (p.t_s, p.connections as f64)).collect(),
+            points: run
+                .timeline
+                .iter()
+                .map(|p| (p.t_s, p.connections as f64))
+                .collect(),
         })
         .collect();
-    let mut bytes_series = per_step(r, "kernel", |s| Some(s.kernel_bytes_per_connection));
-    bytes_series.extend(per_step(r, "server user", |s| Some(s.server.bytes_per_connection)));
-    bytes_series.extend(per_step(r, "load user", |s| Some(s.load.bytes_per_connection)));
+    let mut kernel = per_step(r, "Slab", |s| Some(s.kernel_bytes_per_connection));
+    kernel.extend(per_step(r, "socket caches", |s| {
+        Some(s.socket_slab_bytes_per_connection)
+    }));
+    let mut user = per_step(r, "server", |s| Some(s.server.bytes_per_connection));
+    user.extend(per_step(r, "load", |s| Some(s.load.bytes_per_connection)));
     let mut rtt = per_step(r, "p50", |s| s.rtt.map(|p| p.p50_us));
     rtt.extend(per_step(r, "p99", |s| s.rtt.map(|p| p.p99_us)));
     rtt.extend(per_step(r, "p99.9", |s| s.rtt.map(|p| p.p999_us)));
     let mut cpu = per_step(r, "server", |s| Some(s.server.cpu_seconds));
     cpu.extend(per_step(r, "load", |s| Some(s.load.cpu_seconds)));
     let svgs = [
-        chart(PLOT_IDS[0], "Connections held over time", "seconds", "connections", timeline),
-        chart(PLOT_IDS[1], "Bytes per connection", "connections", "bytes per connection", bytes_series),
-        chart(PLOT_IDS[2], "Ramp rate per step", "connections", "new connections per second", per_step(r, "", |s| Some(s.ramp_rate))),
-        chart(PLOT_IDS[3], "Echo round trip (echo mode only)", "connections", "microseconds", rtt),
-        chart(PLOT_IDS[4], "CPU seconds (cumulative)", "connections", "CPU seconds", cpu),
+        chart(
+            PLOT_IDS[0],
+            "Connections held over time",
+            "seconds",
+            "connections",
+            timeline,
+        ),
+        chart(
+            PLOT_IDS[1],
+            "Kernel slab bytes per connection (both ends)",
+            "connections",
+            "bytes per connection",
+            kernel,
+        ),
+        chart(
+            PLOT_IDS[2],
+            "User-space bytes per connection",
+            "connections",
+            "bytes per connection",
+            user,
+        ),
+        chart(
+            PLOT_IDS[3],
+            "Ramp rate per step",
+            "connections",
+            "new connections per second",
+            per_step(r, "", |s| Some(s.ramp_rate)),
+        ),
+        chart(
+            PLOT_IDS[4],
+            "Echo round trip (echo mode only)",
+            "connections",
+            "microseconds",
+            rtt,
+        ),
+        chart(
+            PLOT_IDS[5],
+            "CPU seconds (cumulative)",
+            "connections",
+            "CPU seconds",
+            cpu,
+        ),
     ];
     h.push_str("<h2>Plots</h2><div class=\"plots\">");
     for svg in svgs {
@@ -182,7 +279,9 @@ fn preflight_table(h: &mut String, r: &BenchReport) {
         h.push_str("<p>nothing stands in the way of the target</p>");
         return;
     }
-    h.push_str("<table><tr><th class=\"l\">limit</th><th class=\"l\">status</th><th class=\"l\">finding</th></tr>");
+    h.push_str(
+        "<table><tr><th class=\"l\">limit</th><th class=\"l\">status</th><th class=\"l\">finding</th></tr>",
+    );
     for n in &r.preflight {
         let _ = write!(
             h,
@@ -214,18 +313,6 @@ fn tuned_table(h: &mut String, r: &BenchReport) {
     h.push_str("</table>");
 }
 
-/// Bytes in binary units: 1536 -> "1.5 KiB".
-pub fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < units.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[unit]) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,14 +331,8 @@ mod tests {
         }
         let start = html.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
         let end = html[start..].find("</script>").unwrap();
-        let back: BenchReport = serde_json::from_str(&html[start..start + end].replace("<\\/", "</")).unwrap();
+        let back: BenchReport =
+            serde_json::from_str(&html[start..start + end].replace("<\\/", "</")).unwrap();
         assert_eq!(back, report);
-    }
-
-    #[test]
-    fn byte_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
     }
 }

@@ -1,9 +1,10 @@
 //! The user-space cost of one side of the bench (the server or the load generator): every process descended
 //! from the children bench started, their resident memory and CPU time.
 //!
-//! A side's "bytes per connection" is the sum over its processes of VmRSS growth since bench first saw each
-//! process (polled every few hundred milliseconds from the moment it is spawned, before it holds connections),
-//! so fixed costs such as the binary's pages and per-process buffers are not charged to connections.
+//! A side's "bytes per connection" is the sum over its processes of VmRSS growth above the smallest VmRSS
+//! bench saw for each (polled every tenth of a second from the moment it is spawned, before it holds
+//! connections), so fixed costs such as the binary's pages are not charged to connections. The smallest, not
+//! the first: a child first seen between fork and exec still shows bench's own pages.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,7 +27,9 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// The direct children of a process: the union of `/proc/PID/task/*/children`.
 fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for task in tasks.flatten() {
         if let Ok(text) = fs::read_to_string(task.path().join("children")) {
@@ -38,7 +41,7 @@ fn children(pid: u32) -> Vec<u32> {
 
 #[derive(Debug, Clone, Copy)]
 struct Seen {
-    first_rss: u64,
+    low_rss: u64,
     rss: u64,
     cpu_ticks: u64,
     alive: bool,
@@ -60,7 +63,11 @@ impl Side {
 
     /// Every live process of the side, roots first.
     pub fn pids(&self) -> Vec<u32> {
-        self.seen.iter().filter(|(_, s)| s.alive).map(|(p, _)| *p).collect()
+        self.seen
+            .iter()
+            .filter(|(_, s)| s.alive)
+            .map(|(p, _)| *p)
+            .collect()
     }
 
     /// Re-read the tree and every process's memory and CPU time.
@@ -70,9 +77,17 @@ impl Side {
         }
         let mut todo = self.roots.clone();
         while let Some(pid) = todo.pop() {
-            let Some((rss, cpu_ticks)) = read_usage(pid) else { continue };
-            let entry = self.seen.entry(pid).or_insert(Seen { first_rss: rss, rss, cpu_ticks, alive: true });
+            let Some((rss, cpu_ticks)) = read_usage(pid) else {
+                continue;
+            };
+            let entry = self.seen.entry(pid).or_insert(Seen {
+                low_rss: rss,
+                rss,
+                cpu_ticks,
+                alive: true,
+            });
             entry.rss = rss;
+            entry.low_rss = entry.low_rss.min(rss);
             entry.cpu_ticks = entry.cpu_ticks.max(cpu_ticks);
             entry.alive = true;
             todo.extend(children(pid));
@@ -83,7 +98,7 @@ impl Side {
     pub fn usage(&self, connections: u64) -> SideUsage {
         let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
         let live = || self.seen.values().filter(|s| s.alive);
-        let rss_growth_bytes: u64 = live().map(|s| s.rss.saturating_sub(s.first_rss)).sum();
+        let rss_growth_bytes: u64 = live().map(|s| s.rss.saturating_sub(s.low_rss)).sum();
         SideUsage {
             processes: live().count() as u32,
             rss_bytes: live().map(|s| s.rss).sum(),
@@ -96,7 +111,11 @@ impl Side {
 
 /// `bytes / connections`, 0 with no connections.
 pub fn per_connection(bytes: u64, connections: u64) -> f64 {
-    if connections == 0 { 0.0 } else { bytes as f64 / connections as f64 }
+    if connections == 0 {
+        0.0
+    } else {
+        bytes as f64 / connections as f64
+    }
 }
 
 /// VmRSS bytes and CPU ticks of a live process; `None` once it is gone (or a zombie without memory).
@@ -112,7 +131,8 @@ mod tests {
 
     #[test]
     fn cpu_ticks_after_a_hostile_name() {
-        let stat = "4242 (c1m (worker) 3) S 1 4242 4242 0 -1 4194560 1300 0 0 0 17 5 0 0 20 0 3 0 100 1000 200";
+        let stat =
+            "4242 (c1m (worker) 3) S 1 4242 4242 0 -1 4194560 1300 0 0 0 17 5 0 0 20 0 3 0 100 1000 200";
         assert_eq!(parse_cpu_ticks(stat), Some(22));
         assert_eq!(parse_cpu_ticks("garbage"), None);
         assert_eq!(parse_cpu_ticks("1 (x) S 1 2"), None);
@@ -140,6 +160,9 @@ mod tests {
         child.wait().unwrap();
         side.refresh();
         assert!(!side.pids().contains(&child.id()));
-        assert!(side.usage(10).cpu_seconds >= usage.cpu_seconds, "exited processes keep their CPU time");
+        assert!(
+            side.usage(10).cpu_seconds >= usage.cpu_seconds,
+            "exited processes keep their CPU time"
+        );
     }
 }

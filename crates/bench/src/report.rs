@@ -69,7 +69,7 @@ pub struct PlanSummary {
 pub struct MessagePlan {
     /// Bytes per message.
     pub bytes: u64,
-    /// Messages per second (across all connections of one step's load process).
+    /// Messages per second per connection.
     pub rate: u64,
 }
 
@@ -172,13 +172,16 @@ pub struct StepSample {
     pub kernel_bytes: u64,
     /// `kernel_bytes` per connection; both socket ends are counted because both live in this kernel.
     pub kernel_bytes_per_connection: f64,
+    /// Rise of the objects in use in the per-socket slab caches (`/proc/slabinfo`: TCP, sock_inode_cache,
+    /// filp, dentry, eventpoll_epi, eventpoll_pwq) per connection: less exposed than Slab to unrelated activity.
+    pub socket_slab_bytes_per_connection: f64,
     /// Server side user space.
     pub server: SideUsage,
     /// Load side user space.
     pub load: SideUsage,
     /// MemAvailable at the sample, in bytes.
     pub mem_available_bytes: u64,
-    /// Socket counts by state, from sock_diag.
+    /// Socket counts at the sample.
     pub sockets: SocketCounts,
     /// Round-trip percentiles in echo mode.
     pub rtt: Option<Percentiles>,
@@ -191,7 +194,7 @@ pub struct SideUsage {
     pub processes: u32,
     /// Sum of VmRSS, in bytes.
     pub rss_bytes: u64,
-    /// Sum of each process's VmRSS growth since bench first saw it, in bytes.
+    /// Sum of each process's VmRSS above the smallest bench saw for it, in bytes.
     pub rss_growth_bytes: u64,
     /// `rss_growth_bytes` per connection.
     pub bytes_per_connection: f64,
@@ -199,15 +202,15 @@ pub struct SideUsage {
     pub cpu_seconds: f64,
 }
 
-/// Socket counts by TCP state.
+/// Socket counts from the kernel's O(1) counters, summed over the server's and the load's namespaces.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct SocketCounts {
-    /// ESTABLISHED sockets (both ends of a loopback connection count).
+    /// ESTABLISHED and CLOSE_WAIT sockets (`Tcp: CurrEstab`); both ends of a connection count.
     pub established: u64,
-    /// TIME_WAIT sockets.
+    /// TIME_WAIT sockets (`/proc/net/sockstat` `tw`).
     pub time_wait: u64,
-    /// Every TCP socket the dump saw.
-    pub total: u64,
+    /// Hashed TCP sockets, listeners included (`/proc/net/sockstat` `inuse`).
+    pub in_use: u64,
 }
 
 /// Round-trip time percentiles, microseconds.
@@ -271,25 +274,44 @@ impl RunReport {
     }
 }
 
+/// Reads one compared figure from a run.
+type Figure = fn(&RunReport) -> Option<f64>;
+
 /// The figures compared between servers, read from a run's last step.
-const COMPARED: &[(&str, fn(&RunReport) -> Option<f64>)] = &[
+const COMPARED: &[(&str, Figure)] = &[
     ("connections held", |r| Some(r.held_max as f64)),
     ("ramp seconds", |r| Some(r.ramp_seconds)),
-    ("server user bytes per connection", |r| r.last_step().map(|s| s.server.bytes_per_connection)),
-    ("kernel bytes per connection", |r| r.last_step().map(|s| s.kernel_bytes_per_connection)),
-    ("server cpu seconds", |r| r.last_step().map(|s| s.server.cpu_seconds)),
+    ("server user bytes per connection", |r| {
+        r.last_step().map(|s| s.server.bytes_per_connection)
+    }),
+    ("kernel bytes per connection", |r| {
+        r.last_step().map(|s| s.kernel_bytes_per_connection)
+    }),
+    ("server cpu seconds", |r| {
+        r.last_step().map(|s| s.server.cpu_seconds)
+    }),
     ("teardown seconds", |r| Some(r.teardown.seconds)),
 ];
 
 /// Ratios of every baseline run against the c1m run.
 pub fn compare(runs: &[RunReport]) -> Vec<Ratio> {
-    let Some(c1m) = runs.iter().find(|r| r.server == ServerKind::C1m) else { return Vec::new() };
+    let Some(c1m) = runs.iter().find(|r| r.server == ServerKind::C1m) else {
+        return Vec::new();
+    };
     let mut rows = Vec::new();
     for other in runs.iter().filter(|r| r.server != ServerKind::C1m) {
         for (figure, read) in COMPARED {
-            let (Some(a), Some(b)) = (read(c1m), read(other)) else { continue };
+            let (Some(a), Some(b)) = (read(c1m), read(other)) else {
+                continue;
+            };
             let ratio = (a > 0.0).then(|| b / a);
-            rows.push(Ratio { figure: (*figure).to_string(), baseline: other.server, c1m: a, other: b, ratio });
+            rows.push(Ratio {
+                figure: (*figure).to_string(),
+                baseline: other.server,
+                c1m: a,
+                other: b,
+                ratio,
+            });
         }
     }
     rows
@@ -308,6 +330,7 @@ pub(crate) mod tests_support {
             ramp_rate: 20_000.0,
             kernel_bytes: connections * 7_900,
             kernel_bytes_per_connection: 7_900.0,
+            socket_slab_bytes_per_connection: 7_400.0,
             server: SideUsage {
                 processes: 3,
                 rss_bytes: 12 << 20,
@@ -315,10 +338,25 @@ pub(crate) mod tests_support {
                 bytes_per_connection: 40.0,
                 cpu_seconds: 0.5 * f64::from(step),
             },
-            load: SideUsage { processes: 4, bytes_per_connection: 60.0, ..SideUsage::default() },
+            load: SideUsage {
+                processes: 4,
+                bytes_per_connection: 60.0,
+                ..SideUsage::default()
+            },
             mem_available_bytes: 20 << 30,
-            sockets: SocketCounts { established: 2 * connections, time_wait: 0, total: 2 * connections + 1 },
-            rtt: Some(Percentiles { count: 1000, p50_us: 50.0, p90_us: 80.0, p99_us: 120.0, p999_us: 400.0, max_us: 900.0 }),
+            sockets: SocketCounts {
+                established: 2 * connections,
+                time_wait: 0,
+                in_use: 2 * connections + 1,
+            },
+            rtt: Some(Percentiles {
+                count: 1000,
+                p50_us: 50.0,
+                p90_us: 80.0,
+                p99_us: 120.0,
+                p999_us: 400.0,
+                max_us: 900.0,
+            }),
         };
         let run = |server, held: u64| RunReport {
             server,
@@ -326,8 +364,21 @@ pub(crate) mod tests_support {
             ramp_seconds: 5.0,
             stopped_by: None,
             steps: vec![step(1, held / 2), step(2, held)],
-            timeline: vec![TimePoint { t_s: 0.0, connections: 0 }, TimePoint { t_s: 5.0, connections: held }],
-            teardown: Teardown { method: "sock_destroy".into(), seconds: 0.4, ..Teardown::default() },
+            timeline: vec![
+                TimePoint {
+                    t_s: 0.0,
+                    connections: 0,
+                },
+                TimePoint {
+                    t_s: 5.0,
+                    connections: held,
+                },
+            ],
+            teardown: Teardown {
+                method: "sock_destroy".into(),
+                seconds: 0.4,
+                ..Teardown::default()
+            },
         };
         let runs = vec![run(ServerKind::C1m, 5_000), run(ServerKind::Go, 5_000)];
         BenchReport {
@@ -349,7 +400,10 @@ pub(crate) mod tests_support {
                 tune: true,
                 netns: false,
                 memory_margin_percent: 15,
-                message: Some(MessagePlan { bytes: 64, rate: 1000 }),
+                message: Some(MessagePlan {
+                    bytes: 64,
+                    rate: 1000,
+                }),
             },
             preflight: vec![PreflightNote {
                 limit: Limit::MaxTwBuckets,

@@ -38,7 +38,12 @@ pub struct LineChart {
 impl LineChart {
     /// The chart as a standalone `<svg>` element.
     pub fn to_svg(&self) -> String {
-        let points = || self.series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let points = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+        };
         let x_max = nice_ceiling(points().map(|p| p.0).fold(0.0, f64::max));
         let y_max = nice_ceiling(points().map(|p| p.1).fold(0.0, f64::max));
         let plot_w = WIDTH - LEFT - RIGHT;
@@ -147,7 +152,11 @@ fn nice_ceiling(v: f64) -> f64 {
         return 1.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|&c| c >= v * (1.0 - 1e-9)).unwrap_or(10.0 * magnitude)
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&c| c >= v * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude)
 }
 
 /// A tick label: 1500 -> "1.5k", 2000000 -> "2M", 0.25 -> "0.25".
@@ -209,8 +218,14 @@ mod tests {
     #[test]
     fn draws_each_series_inside_the_frame_and_escapes_text() {
         let svg = chart(vec![
-            Series { name: "kernel".into(), points: vec![(0.0, 0.0), (50_000.0, 7_900.0), (100_000.0, 7_800.0)] },
-            Series { name: "user \"server\"".into(), points: vec![(100_000.0, f64::NAN), (100_000.0, 40.0)] },
+            Series {
+                name: "kernel".into(),
+                points: vec![(0.0, 0.0), (50_000.0, 7_900.0), (100_000.0, 7_800.0)],
+            },
+            Series {
+                name: "user \"server\"".into(),
+                points: vec![(100_000.0, f64::NAN), (100_000.0, 40.0)],
+            },
         ])
         .to_svg();
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -225,14 +240,21 @@ mod tests {
             for pair in list.split_whitespace() {
                 let (x, y) = pair.split_once(',').unwrap();
                 let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
-                assert!((LEFT..=WIDTH - RIGHT).contains(&x) && (TOP..=HEIGHT - BOTTOM).contains(&y), "{pair}");
+                assert!(
+                    (LEFT..=WIDTH - RIGHT).contains(&x) && (TOP..=HEIGHT - BOTTOM).contains(&y),
+                    "{pair}"
+                );
             }
         }
     }
 
     #[test]
     fn empty_chart_says_so() {
-        let svg = chart(vec![Series { name: "none".into(), points: vec![] }]).to_svg();
+        let svg = chart(vec![Series {
+            name: "none".into(),
+            points: vec![],
+        }])
+        .to_svg();
         assert!(svg.contains("no data"));
     }
 }

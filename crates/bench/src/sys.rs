@@ -26,7 +26,10 @@ pub fn own_group(cmd: &mut Command) -> &mut Command {
 /// Send `signal` to every process of the group `pgid`; `Ok(false)` when the group no longer exists.
 pub fn signal_group(pgid: u32, signal: Signal) -> io::Result<bool> {
     let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid process group {pgid}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid process group {pgid}"),
+        ));
     };
     match kill_process_group(pid, signal) {
         Ok(()) => Ok(true),

@@ -2,12 +2,14 @@
 
 use std::fmt::Write;
 
-use crate::html::bytes;
 use crate::report::{BenchReport, RunReport};
+use c1m_doctor::{bytes, thousands};
 
 /// One sentence: how many connections were held, at what cost per connection, and what stopped the ramp.
 pub fn verdict(report: &BenchReport) -> String {
-    let Some(run) = report.c1m_run() else { return "no ramp ran".to_string() };
+    let Some(run) = report.c1m_run() else {
+        return "no ramp ran".to_string();
+    };
     let mut s = format!("held {} connections", thousands(run.held_max));
     if let Some(step) = run.last_step() {
         let _ = write!(
@@ -37,37 +39,74 @@ pub fn summary(report: &BenchReport) -> String {
         run_lines(&mut s, run);
     }
     if !report.comparison.is_empty() {
-        let _ = writeln!(s, "\n{:<36} {:>14} {:>14} {:>10}", "figure", "c1m", "baseline", "ratio");
+        let _ = writeln!(
+            s,
+            "\n{:<36} {:>14} {:>14} {:>10}",
+            "figure", "c1m", "baseline", "ratio"
+        );
         for c in &report.comparison {
             let ratio = c.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
-            let _ =
-                writeln!(s, "{:<36} {:>14.1} {:>14.1} {:>10}  ({})", c.figure, c.c1m, c.other, ratio, c.baseline.name());
+            let _ = writeln!(
+                s,
+                "{:<36} {:>14.1} {:>14.1} {:>10}  ({})",
+                c.figure,
+                c.c1m,
+                c.other,
+                ratio,
+                c.baseline.name()
+            );
         }
     }
     for t in &report.tuned {
-        let state = if t.after == t.before { "restored" } else { "NOT RESTORED" };
-        let _ = writeln!(s, "tuned {} = {} for the run (was {}; now {}: {state})", t.key, t.during, t.before, t.after);
+        let state = if t.after == t.before {
+            "restored"
+        } else {
+            "NOT RESTORED"
+        };
+        let _ = writeln!(
+            s,
+            "tuned {} = {} for the run (was {}; now {}: {state})",
+            t.key, t.during, t.before, t.after
+        );
     }
     s
 }
 
 fn run_lines(s: &mut String, run: &RunReport) {
-    let _ = writeln!(s, "\n{} server: {} connections held", run.server.name(), thousands(run.held_max));
     let _ = writeln!(
         s,
-        "{:>4} {:>7} {:>11} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8} {:>14}",
-        "step", "t (s)", "conns", "rate/s", "kernel B", "server B", "load B", "srv cpu", "load cpu", "rtt p50/p99 us"
+        "\n{} server: {} connections held",
+        run.server.name(),
+        thousands(run.held_max)
+    );
+    let _ = writeln!(
+        s,
+        "{:>4} {:>7} {:>11} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>8} {:>14}",
+        "step",
+        "t (s)",
+        "conns",
+        "rate/s",
+        "slab B",
+        "sock B",
+        "server B",
+        "load B",
+        "srv cpu",
+        "load cpu",
+        "rtt p50/p99 us"
     );
     for st in &run.steps {
-        let rtt = st.rtt.map_or("-".to_string(), |r| format!("{:.0}/{:.0}", r.p50_us, r.p99_us));
+        let rtt = st
+            .rtt
+            .map_or("-".to_string(), |r| format!("{:.0}/{:.0}", r.p50_us, r.p99_us));
         let _ = writeln!(
             s,
-            "{:>4} {:>7.1} {:>11} {:>9.0} {:>10.0} {:>10.1} {:>10.1} {:>8.2} {:>8.2} {:>14}",
+            "{:>4} {:>7.1} {:>11} {:>9.0} {:>9.0} {:>9.0} {:>10.1} {:>10.1} {:>8.2} {:>8.2} {:>14}",
             st.step,
             st.t_s,
             thousands(st.connections),
             st.ramp_rate,
             st.kernel_bytes_per_connection,
+            st.socket_slab_bytes_per_connection,
             st.server.bytes_per_connection,
             st.load.bytes_per_connection,
             st.server.cpu_seconds,
@@ -95,19 +134,6 @@ fn run_lines(s: &mut String, run: &RunReport) {
     );
 }
 
-/// 1234567 -> "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,9 +144,14 @@ mod tests {
         let mut r = sample_report();
         let v = verdict(&r);
         assert!(v.starts_with("held 5,000 connections"), "{v}");
-        assert!(v.contains("kernel 7900 B") && v.ends_with("target reached"), "{v}");
-        r.runs[0].stopped_by =
-            Some(crate::report::Stop { limit: None, reason: "memory: MemAvailable below the 15% margin".into() });
+        assert!(
+            v.contains("kernel 7900 B") && v.ends_with("target reached"),
+            "{v}"
+        );
+        r.runs[0].stopped_by = Some(crate::report::Stop {
+            limit: None,
+            reason: "memory: MemAvailable below the 15% margin".into(),
+        });
         assert!(verdict(&r).ends_with("stopped by memory: MemAvailable below the 15% margin"));
     }
 
@@ -131,13 +162,5 @@ mod tests {
         assert!(s.contains("go server"));
         assert!(s.contains("ramp seconds"));
         assert!(s.contains("fs.file-max = 4194304 for the run (was 2466174; now 2466174: restored)"));
-    }
-
-    #[test]
-    fn thousands_groups() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -267,3 +267,19 @@ fn bad_input_is_one_line_and_exit_2() {
         );
     }
 }
+
+#[test]
+fn json_schema_is_documented() {
+    let doc =
+        std::fs::read_to_string(format!("{}/../../docs/doctor.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let r = json(&doctor(&["--proc-root", &fixture("this-host"), "--json"]));
+    let mut keys: Vec<String> = r.as_object().unwrap().keys().cloned().collect();
+    keys.extend(r["plan"].as_object().unwrap().keys().cloned());
+    keys.extend(r["findings"][0].as_object().unwrap().keys().cloned());
+    for key in keys {
+        assert!(
+            doc.contains(&format!("\"{key}\"")),
+            "docs/doctor.md does not document \"{key}\""
+        );
+    }
+}

@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn c1m(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_c1m")).args(args).output().expect("c1m runs")
+    Command::new(env!("CARGO_BIN_EXE_c1m"))
+        .args(args)
+        .output()
+        .expect("c1m runs")
 }
 
 fn json(path: &Path) -> Value {
@@ -31,7 +34,18 @@ fn listener() -> (std::thread::JoinHandle<()>, String) {
 fn shard(dir: &Path, target: &str, shard: &str) -> std::path::PathBuf {
     let path = dir.join(format!("shard-{}.json", shard.replace('/', "-")));
     let out = c1m(&[
-        "load", target, "-c", "200", "--rate", "2000/s", "--hold", "100ms", "--no-progress", "--shard", shard, "--json",
+        "load",
+        target,
+        "-c",
+        "200",
+        "--rate",
+        "2000/s",
+        "--hold",
+        "100ms",
+        "--no-progress",
+        "--shard",
+        shard,
+        "--json",
         path.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -45,10 +59,20 @@ fn merge_adds_counts_and_histograms_and_show_renders_it() {
     let a = shard(dir.path(), &target, "0/2");
     let b = shard(dir.path(), &target, "1/2");
     let merged = dir.path().join("merged.json");
-    let out = c1m(&["report", "merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    let out = c1m(&[
+        "report",
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("all 200 connections established and held"), "{stdout}");
+    assert!(
+        stdout.contains("all 200 connections established and held"),
+        "{stdout}"
+    );
 
     let (ra, rb, m) = (json(&a), json(&b), json(&merged));
     for key in ["planned", "attempted", "established", "failed", "open_at_end"] {
@@ -56,23 +80,45 @@ fn merge_adds_counts_and_histograms_and_show_renders_it() {
         assert_eq!(m["counts"][key].as_u64().unwrap(), sum, "{key}");
     }
     assert_eq!(m["counts"]["established"], 200);
-    assert_eq!(m["connect_latency"]["count"], 200, "the merged histogram holds every sample");
+    assert_eq!(
+        m["connect_latency"]["count"], 200,
+        "the merged histogram holds every sample"
+    );
     assert_eq!(m["connect_latency_from_start"]["count"], 200);
     assert_eq!(m["shards"].as_array().unwrap().len(), 2);
-    let max = ra["connect_latency"]["max_us"].as_u64().unwrap().max(rb["connect_latency"]["max_us"].as_u64().unwrap());
+    let max = ra["connect_latency"]["max_us"]
+        .as_u64()
+        .unwrap()
+        .max(rb["connect_latency"]["max_us"].as_u64().unwrap());
     assert_eq!(m["connect_latency"]["max_us"].as_u64().unwrap(), max);
 
     let show = c1m(&["report", "show", merged.to_str().unwrap()]);
     assert!(show.status.success());
     let text = String::from_utf8_lossy(&show.stdout);
-    assert!(text.contains("shards 0/2 1/2") && text.contains("connect, from schedule"), "{text}");
+    assert!(
+        text.contains("shards 0/2 1/2") && text.contains("connect, from schedule"),
+        "{text}"
+    );
 }
 
 #[test]
 fn merge_reads_a_log_with_the_report_as_a_json_line() {
     let (_l, target) = listener();
     let dir = tempfile::tempdir().unwrap();
-    let out = c1m(&["load", &target, "-c", "50", "--rate", "1000/s", "--hold", "100ms", "--progress", "json", "--json", "-"]);
+    let out = c1m(&[
+        "load",
+        &target,
+        "-c",
+        "50",
+        "--rate",
+        "1000/s",
+        "--hold",
+        "100ms",
+        "--progress",
+        "json",
+        "--json",
+        "-",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let log = dir.path().join("pod.log");
     std::fs::write(&log, &out.stdout).unwrap();
@@ -93,7 +139,10 @@ fn refuses_duplicate_shards_and_non_reports() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("c1m: shard 0/2 appears in more than one report"), "{err}");
+    assert!(
+        err.starts_with("c1m: shard 0/2 appears in more than one report"),
+        "{err}"
+    );
 
     let other = dir.path().join("other.json");
     std::fs::write(&other, r#"{"kind":"something-else"}"#).unwrap();
@@ -101,15 +150,35 @@ fn refuses_duplicate_shards_and_non_reports() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a c1m load report"));
 
-    let out = c1m(&["report", "show", dir.path().join("missing.json").to_str().unwrap()]);
+    let out = c1m(&[
+        "report",
+        "show",
+        dir.path().join("missing.json").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("c1m: cannot read"));
 
     // A different plan (another connection count) is not a shard of the same run.
     let c = dir.path().join("c.json");
-    let out = c1m(&["load", &target, "-c", "10", "--hold", "0s", "--no-progress", "--shard", "1/2", "--json", c.to_str().unwrap()]);
+    let out = c1m(&[
+        "load",
+        &target,
+        "-c",
+        "10",
+        "--hold",
+        "0s",
+        "--no-progress",
+        "--shard",
+        "1/2",
+        "--json",
+        c.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let out = c1m(&["report", "merge", a.to_str().unwrap(), c.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("different plans (connections"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("different plans (connections"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -230,14 +230,18 @@ impl Rule for NofileHard {
             "each process holds at most {} sockets (64 fds kept for listeners, epoll, pipes, stdio; servers add 10% for SO_REUSEPORT's uneven spread)",
             thousands(hard.unwrap_or(0).saturating_sub(FD_RESERVE_PER_PROCESS))
         );
+        let commands = match cx.role {
+            Role::Server => "c1m serve --workers auto does",
+            Role::Client => "c1m load --workers auto does",
+            Role::Both => "c1m serve and load with --workers auto do",
+        };
         let fix = if raisable == Some(false) {
             format!(
-                "run {split} processes: c1m serve/load --workers auto do; the hard limit cannot be raised without CAP_SYS_RESOURCE"
+                "run {split} processes ({commands}); the hard limit cannot be raised without CAP_SYS_RESOURCE"
             )
         } else {
             format!(
-                "run {split} processes (--workers auto), or raise the hard limit: LimitNOFILE={0}:{0} in the unit, prlimit --nofile={0}:{0}",
-                one
+                "run {split} processes ({commands}), or raise the hard limit: LimitNOFILE={one}:{one} in the unit, prlimit --nofile={one}:{one}"
             )
         };
         Some(Verdict::new(Status::Warn, current, needed, why).fix(fix))
@@ -889,11 +893,16 @@ impl Rule for ListenBacklog {
             .and_then(|c| c.listen_overflows())
             .unwrap_or(0);
         Some(if overflows > 0 {
+            // A counter since boot (or since the namespace was made) tells of a past burst, not a setting in the
+            // way now: a note to watch during the run, not a warning that would stick forever.
             Verdict::new(
-                Status::Warn,
+                Status::Info,
                 current,
                 needed,
-                format!("TcpExt ListenOverflows = {} since boot: an accept queue overflowed", thousands(overflows)),
+                format!(
+                    "TcpExt ListenOverflows = {} since boot: an accept queue overflowed at some point; watch it during a run",
+                    thousands(overflows)
+                ),
             )
             .fix("raise the server's listen() backlog (and somaxconn to match), accept faster, and check ss -ltn Recv-Q")
         } else {
@@ -913,7 +922,7 @@ mod listen_backlog {
     use super::*;
 
     #[test]
-    fn overflows_warn() {
+    fn past_overflows_are_noted() {
         assert_eq!(
             judge(&ListenBacklog, "tuned-host", Role::Server, 1_000).status,
             Status::Ok
@@ -925,7 +934,7 @@ mod listen_backlog {
             .unwrap();
         snap.counters = Some(counters);
         let v = judge_snapshot(&ListenBacklog, &snap, Role::Server, 1_000).unwrap();
-        assert_eq!(v.status, Status::Warn);
+        assert_eq!(v.status, Status::Info);
         assert!(v.why.contains("ListenOverflows = 17"));
     }
 }
@@ -962,10 +971,13 @@ impl Rule for SynBacklog {
             .set(Setting::new(cookies_key, 1))
         } else if drops > 0 {
             Verdict::new(
-                Status::Warn,
+                Status::Info,
                 current,
                 "syncookies=1",
-                format!("TcpExt TCPReqQFullDrop = {} since boot", thousands(drops)),
+                format!(
+                    "TcpExt TCPReqQFullDrop = {} since boot: SYNs were dropped at some point",
+                    thousands(drops)
+                ),
             )
             .fix("raise the server's listen backlog and somaxconn")
         } else {
@@ -1089,18 +1101,45 @@ impl Rule for TcpRmem {
         };
         let new_kernel = cx.snap.kernel.as_ref().is_none_or(|k| k.at_least(4, 20));
         let needed = "the kernel default (131072)";
+        let scale = at_scale(cx, rmem.mid, "receive queue");
         Some(if new_kernel && rmem.mid < RMEM_DEFAULT {
-            Verdict::new(Status::Warn, rmem.to_sysctl(), needed, "the default was lowered below the kernel's own (old guides copy 87380): slower flows, no extra connections")
-                .set(Setting::new(key, Triple { mid: RMEM_DEFAULT, max: rmem.max.max(RMEM_DEFAULT), ..rmem }.to_sysctl()))
+            let raised = Triple {
+                mid: RMEM_DEFAULT,
+                max: rmem.max.max(RMEM_DEFAULT),
+                ..rmem
+            };
+            let why = format!(
+                "the default was lowered below the kernel's own (old guides copy 87380): slower flows, no extra connections; {scale}"
+            );
+            Verdict::new(Status::Warn, rmem.to_sysctl(), needed, why)
+                .set(Setting::new(key, raised.to_sysctl()))
         } else {
             Verdict::new(
                 Status::Ok,
                 rmem.to_sysctl(),
                 needed,
-                "per-socket allowances, not reservations: queued data, bounded by tcp_mem, decides memory",
+                format!("allowances, not reservations: {scale}"),
             )
         })
     }
+}
+
+/// What a per-socket buffer default means at the target: sockets x default, against tcp_mem's cap.
+fn at_scale(cx: &Context, per_socket: u64, queue: &str) -> String {
+    let total = cx.plan.sockets.saturating_mul(per_socket);
+    let cap = cx
+        .snap
+        .sysctl_triple("net.ipv4.tcp_mem")
+        .map(|m| m.max.saturating_mul(cx.snap.page_size));
+    let cap = cap.map_or(String::new(), |c| {
+        format!(", but tcp_mem caps all TCP buffers at {}", bytes(c))
+    });
+    format!(
+        "{} sockets x {} B = {} if every {queue} filled its default{cap}",
+        thousands(cx.plan.sockets),
+        thousands(per_socket),
+        bytes(total)
+    )
 }
 
 #[cfg(test)]
@@ -1143,7 +1182,7 @@ impl Rule for TcpWmem {
                 Status::Warn,
                 wmem.to_sysctl(),
                 needed,
-                format!("{} sockets may each queue {} unsent bytes: {} (the article's 65536 is 4x the default)", thousands(cx.plan.sockets), thousands(wmem.mid), bytes(cx.plan.sockets.saturating_mul(wmem.mid))),
+                format!("the article's 65536 is 4x the default: {}", at_scale(cx, wmem.mid, "send queue")),
             )
             .fix(format!("sysctl -w {key}=\"{} {WMEM_DEFAULT} {}\" (tune never lowers a value, so this one is yours to run)", wmem.min, wmem.max))
         } else {
@@ -1151,7 +1190,10 @@ impl Rule for TcpWmem {
                 Status::Ok,
                 wmem.to_sysctl(),
                 needed,
-                "unsent data per socket starts small; tcp_mem bounds the total",
+                format!(
+                    "unsent data per socket starts small: {}",
+                    at_scale(cx, wmem.mid, "send queue")
+                ),
             )
         })
     }

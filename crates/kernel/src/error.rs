@@ -22,6 +22,15 @@ impl ParseError {
     }
 }
 
+/// Input as quoted in an error message: its first 40 characters, with control characters escaped, so a message
+/// stays one short line whatever the file held.
+pub(crate) fn quote(text: &str) -> String {
+    let text = text.trim();
+    let head: String = text.chars().take(40).collect();
+    let more = if head.len() < text.len() { "..." } else { "" };
+    format!("'{}{more}'", head.escape_default())
+}
+
 /// Reading a kernel source failed for a reason other than its absence (absence is `Ok(None)`).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -69,4 +78,17 @@ pub enum WriteError {
         /// The operating system's reason (EINVAL for a value out of range, EACCES/EPERM without root).
         source: io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_stay_on_one_short_line() {
+        assert_eq!(quote(" 1 2\n"), "'1 2'");
+        assert_eq!(quote("a\nb"), "'a\\nb'");
+        let long = quote(&"x".repeat(100));
+        assert!(long.ends_with("...'") && long.len() < 50, "{long}");
+    }
 }

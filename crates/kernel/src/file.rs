@@ -1,6 +1,7 @@
 use std::fs;
 use std::io;
 
+use crate::error::quote;
 use crate::{ParseError, ProcRoot, ReadError};
 
 /// Read `rel` under `root`; a missing file is `Ok(None)`, the typed absence every reader returns.
@@ -30,7 +31,10 @@ pub(crate) fn read_parsed<T>(
 
 /// Parse a decimal field, naming it in the error.
 pub(crate) fn number(field: &str, what: &str, line: usize) -> Result<u64, ParseError> {
-    field
-        .parse()
-        .map_err(|_| ParseError::new(line, format!("expected a number for {what}, found '{field}'")))
+    field.parse().map_err(|_| {
+        ParseError::new(
+            line,
+            format!("expected a number for {what}, found {}", quote(field)),
+        )
+    })
 }

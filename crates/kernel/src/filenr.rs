@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::error::quote;
 use crate::file::{number, read_parsed};
 use crate::{ParseError, ProcRoot, ReadError};
 
@@ -21,7 +22,7 @@ impl FileNr {
         let [allocated, unused, max] = fields[..] else {
             return Err(ParseError::new(
                 1,
-                format!("expected three numbers, found '{}'", text.trim()),
+                format!("expected three numbers, found {}", quote(text)),
             ));
         };
         Ok(FileNr {

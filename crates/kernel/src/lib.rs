@@ -53,8 +53,6 @@ pub use slabinfo::{SlabCache, SlabInfo};
 pub use snapshot::{ProcessView, Snapshot, SnapshotError, Unreadable};
 pub use sockstat::{SockStat, SockStat6};
 pub use status::ProcStatus;
-pub use sysctl::{
-    Triple, is_permission_error, parse_u64, read_sysctl, read_sysctl_parsed, sysctl_path, write_sysctl,
-};
+pub use sysctl::{Triple, parse_u64, read_sysctl, read_sysctl_parsed, sysctl_path, write_sysctl};
 pub use version::KernelVersion;
 pub use workers::{FD_RESERVE_PER_PROCESS, SERVER_SPREAD_HEADROOM_PERCENT, workers_needed};

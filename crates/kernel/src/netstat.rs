@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::quote;
 use crate::file::read_optional;
 use crate::{ParseError, ProcRoot, ReadError};
 
@@ -36,7 +37,7 @@ impl NetCounters {
                 continue;
             }
             let (group, names) = header.split_once(':').ok_or_else(|| {
-                ParseError::new(i + 1, format!("expected 'Group: names', found '{header}'"))
+                ParseError::new(i + 1, format!("expected 'Group: names', found {}", quote(header)))
             })?;
             let (j, values_line) = lines
                 .next()
@@ -62,7 +63,7 @@ impl NetCounters {
                 let v = value.parse().map_err(|_| {
                     ParseError::new(
                         j + 1,
-                        format!("expected a number for {group}.{name}, found '{value}'"),
+                        format!("expected a number for {group}.{name}, found {}", quote(value)),
                     )
                 })?;
                 self.values.insert(format!("{group}.{name}"), v);

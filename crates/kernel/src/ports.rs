@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ParseError;
+use crate::error::quote;
 use crate::file::number;
 
 /// `net.ipv4.ip_local_port_range`: the ports connect() picks from, inclusive.
@@ -25,7 +26,7 @@ impl PortRange {
         let [low, high] = fields[..] else {
             return Err(ParseError::new(
                 1,
-                format!("expected two ports, found '{}'", text.trim()),
+                format!("expected two ports, found {}", quote(text)),
             ));
         };
         let port = |f: &str, what: &str| {
@@ -63,7 +64,10 @@ impl ReservedPorts {
         for item in text.trim().split(',').filter(|s| !s.is_empty()) {
             let (low, high) = item.split_once('-').unwrap_or((item, item));
             let range = PortRange::parse(&format!("{low} {high}")).map_err(|_| {
-                ParseError::new(1, format!("expected a port or a port range, found '{item}'"))
+                ParseError::new(
+                    1,
+                    format!("expected a port or a port range, found {}", quote(item)),
+                )
             })?;
             ranges.push(range);
         }

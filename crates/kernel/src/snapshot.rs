@@ -208,6 +208,52 @@ mod tests {
         assert!(s.sysctls.contains_key("net.ipv4.tcp_mem"));
     }
 
+    fn fixture(name: &str) -> Snapshot {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
+        Snapshot::read(&ProcRoot::at(format!("{dir}{name}")), Pid::Own).unwrap()
+    }
+
+    #[test]
+    fn this_host_fixture_parses_completely() {
+        let s = fixture("this-host");
+        assert!(!s.live && s.unreadable.is_empty(), "{:?}", s.unreadable);
+        assert_eq!(s.kernel.as_ref().unwrap().release, "6.18.44-fc-v669");
+        assert_eq!(s.process.limits.unwrap().nofile.hard, Some(20_000));
+        assert_eq!(s.process.status.unwrap().can_raise_hard_nofile(), Some(false));
+        assert_eq!(s.sysctl_triple("net.ipv4.tcp_mem").unwrap().max, 575_796);
+        assert_eq!(s.port_range(), Some(PortRange::DEFAULT));
+        assert_eq!(s.file_nr.unwrap().max, 2_466_170);
+        assert_eq!(s.conntrack.unwrap().max, 262_144);
+        assert_eq!(s.slab.as_ref().unwrap().get("TCP").unwrap().objsize, 2368);
+        assert_eq!(s.meminfo.unwrap().total, 24_684_084 * 1024);
+        let counters = s.counters.as_ref().unwrap();
+        assert_eq!(counters.listen_overflows(), Some(0));
+        assert!(counters.curr_estab().is_some() && counters.get("IpExt.InOctets").is_some());
+        assert!(s.sockstat.is_some() && s.sockstat6.is_some());
+        assert_eq!(s.congestion_available(), ["reno", "bbr", "cubic"]);
+    }
+
+    #[test]
+    fn hand_made_fixtures_parse() {
+        let stock = fixture("stock-distro");
+        assert!(stock.unreadable.is_empty(), "{:?}", stock.unreadable);
+        assert_eq!(
+            stock.process.limits.unwrap().nofile,
+            crate::Rlimit {
+                soft: Some(1024),
+                hard: Some(524_288)
+            }
+        );
+        assert_eq!(stock.process.open_fds, Some(14));
+        assert_eq!(stock.conntrack.unwrap().count, 412);
+        assert_eq!(stock.slab.as_ref().unwrap().socket_cost(), (3656, vec![]));
+        let tuned = fixture("tuned-host");
+        assert!(tuned.unreadable.is_empty(), "{:?}", tuned.unreadable);
+        assert_eq!(tuned.conntrack, None, "not loaded");
+        assert_eq!(tuned.reserved_ports().overlap(tuned.port_range().unwrap()), 2768);
+        assert_eq!(tuned.counters.as_ref().unwrap().passive_opens(), Some(2_003_100));
+    }
+
     #[test]
     fn bad_roots_and_pids() {
         let dir = tempfile::tempdir().unwrap();

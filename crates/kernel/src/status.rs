@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ParseError;
+use crate::error::quote;
 use crate::file::number;
 
 /// The fields of `/proc/PID/status` that show a process's memory and privilege.
@@ -44,7 +45,10 @@ impl ProcStatus {
                 }
                 "CapEff" => {
                     let bits = u64::from_str_radix(value, 16).map_err(|_| {
-                        ParseError::new(i + 1, format!("expected hex capability bits, found '{value}'"))
+                        ParseError::new(
+                            i + 1,
+                            format!("expected hex capability bits, found {}", quote(value)),
+                        )
                     })?;
                     status.cap_eff = Some(bits);
                 }

@@ -1,10 +1,10 @@
 //! `/proc/sys`: read and write sysctls by their dotted name.
 
 use std::fs;
-use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::quote;
 use crate::file::{number, read_optional, read_parsed};
 use crate::{ParseError, ProcRoot, ReadError, WriteError};
 
@@ -86,7 +86,7 @@ impl Triple {
         let [min, mid, max] = fields[..] else {
             return Err(ParseError::new(
                 1,
-                format!("expected three numbers, found '{}'", text.trim()),
+                format!("expected three numbers, found {}", quote(text)),
             ));
         };
         Ok(Triple {
@@ -100,11 +100,6 @@ impl Triple {
     pub fn to_sysctl(self) -> String {
         format!("{} {} {}", self.min, self.mid, self.max)
     }
-}
-
-/// Whether a write error means "not allowed" (not root, or a read-only key in this namespace).
-pub fn is_permission_error(e: &WriteError) -> bool {
-    matches!(e, WriteError::Io { source, .. } if matches!(source.kind(), io::ErrorKind::PermissionDenied))
 }
 
 #[cfg(test)]

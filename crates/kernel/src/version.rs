@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::error::quote;
 use crate::{ParseError, ProcRoot, ReadError, read_sysctl_parsed};
 
 /// The running kernel's release (`kernel.osrelease`, what `uname -r` prints).
@@ -22,7 +23,10 @@ impl KernelVersion {
         let err = || {
             ParseError::new(
                 1,
-                format!("expected a kernel release such as 6.8.0, found '{release}'"),
+                format!(
+                    "expected a kernel release such as 6.8.0, found {}",
+                    quote(release)
+                ),
             )
         };
         let numeric = release

@@ -13,7 +13,7 @@ use c1m_net::{Supervisor, WorkerEvent};
 use crate::plan::LoadPlan;
 use crate::progress::{DoneLine, ProgressLine, WorkerLine, WorkerProgress, total};
 use crate::report::{End, LoadReport, ReportMergeError};
-use crate::verdict::group;
+use c1m_doctor::thousands;
 
 /// How long workers get to finish after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -98,12 +98,17 @@ pub fn run(plan: &LoadPlan, worker_args: &[&str], mode: ProgressMode) -> Result<
         report.end = End::WorkerLost;
     }
     let rising = matches!((overflows_before, listen_overflows()), (Some(a), Some(b)) if b > a);
-    report.classify(Clues { listen_overflows_rising: rising });
+    report.classify(Clues {
+        listen_overflows_rising: rising,
+    });
     Ok(report)
 }
 
 fn listen_overflows() -> Option<u64> {
-    NetCounters::read(&ProcRoot::live()).ok().flatten().and_then(|c| c.listen_overflows())
+    NetCounters::read(&ProcRoot::live())
+        .ok()
+        .flatten()
+        .and_then(|c| c.listen_overflows())
 }
 
 /// The progress display: the latest snapshot of every worker, printed once per second.
@@ -119,7 +124,11 @@ struct Board {
 
 impl Board {
     fn new(plan: &LoadPlan, mode: ProgressMode) -> Board {
-        let mode = if mode == ProgressMode::Human && !std::io::stderr().is_terminal() { ProgressMode::Off } else { mode };
+        let mode = if mode == ProgressMode::Human && !std::io::stderr().is_terminal() {
+            ProgressMode::Off
+        } else {
+            mode
+        };
         Board {
             mode,
             target: plan.shard_connections(),
@@ -149,7 +158,8 @@ impl Board {
         if since < Duration::from_secs(1) {
             return;
         }
-        let rate_now = (sum.established - self.last_established.min(sum.established)) as f64 / since.as_secs_f64();
+        let rate_now =
+            (sum.established - self.last_established.min(sum.established)) as f64 / since.as_secs_f64();
         self.last_print = Instant::now();
         self.last_established = sum.established;
         let line = ProgressLine {
@@ -165,14 +175,22 @@ impl Board {
             ProgressMode::Json => println_json(&line),
             ProgressMode::Human => {
                 let left = self.target.saturating_sub(sum.established + sum.failed);
-                let eta = if rate_now >= 1.0 { format!("{:.0}s", left as f64 / rate_now) } else { "-".into() };
-                let state = if sum.settled { "holding".to_string() } else { format!("ETA {eta}") };
+                let eta = if rate_now >= 1.0 {
+                    format!("{:.0}s", left as f64 / rate_now)
+                } else {
+                    "-".into()
+                };
+                let state = if sum.settled {
+                    "holding".to_string()
+                } else {
+                    format!("ETA {eta}")
+                };
                 eprint!(
                     "\r\x1b[2K{} / {} open  {:>8.0}/s  {} failed  behind {} ms  {state}",
-                    group(sum.open),
-                    group(self.target),
+                    thousands(sum.open),
+                    thousands(self.target),
                     rate_now,
-                    group(sum.failed),
+                    thousands(sum.failed),
                     sum.behind_schedule_ms
                 );
             }

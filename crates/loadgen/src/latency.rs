@@ -25,14 +25,17 @@ pub struct MergeError(String);
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency(Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).expect("constant bounds are valid"))
+        Latency(
+            Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).expect("constant bounds are valid"),
+        )
     }
 }
 
 impl Latency {
     /// Record one sample.
     pub fn record(&mut self, d: Duration) {
-        self.0.saturating_record((d.as_micros() as u64).clamp(1, HIGHEST_US));
+        self.0
+            .saturating_record((d.as_micros() as u64).clamp(1, HIGHEST_US));
     }
 
     /// Add every sample of `other`.
@@ -47,7 +50,11 @@ impl Latency {
 
     /// The value at quantile `q` (0..=1), in microseconds; 0 when empty.
     pub fn quantile_us(&self, q: f64) -> u64 {
-        if self.0.is_empty() { 0 } else { self.0.value_at_quantile(q) }
+        if self.0.is_empty() {
+            0
+        } else {
+            self.0.value_at_quantile(q)
+        }
     }
 
     /// Largest sample in microseconds (0 when empty).
@@ -63,7 +70,9 @@ impl Latency {
     fn summary(&self) -> Summary {
         let q = |q| self.quantile_us(q);
         let mut bytes = Vec::new();
-        V2Serializer::new().serialize(&self.0, &mut bytes).expect("serializing into a Vec cannot fail");
+        V2Serializer::new()
+            .serialize(&self.0, &mut bytes)
+            .expect("serializing into a Vec cannot fail");
         Summary {
             count: self.count(),
             mean_us: (self.mean_us() * 10.0).round() / 10.0,
@@ -101,15 +110,24 @@ impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let summary = Summary::deserialize(d)?;
-        let bytes = BASE64.decode(summary.hdr.as_bytes()).map_err(|e| D::Error::custom(format!("hdr is not base64: {e}")))?;
+        let bytes = BASE64
+            .decode(summary.hdr.as_bytes())
+            .map_err(|e| D::Error::custom(format!("hdr is not base64: {e}")))?;
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| D::Error::custom(format!("hdr is not an HdrHistogram V2 encoding: {e:?}")))?;
         if h.len() != summary.count {
-            return Err(D::Error::custom(format!("hdr holds {} samples but count says {}", h.len(), summary.count)));
+            return Err(D::Error::custom(format!(
+                "hdr holds {} samples but count says {}",
+                h.len(),
+                summary.count
+            )));
         }
         let mut latency = Latency::default();
-        latency.0.add(&h).map_err(|e| D::Error::custom(format!("hdr has bounds c1m does not use: {e:?}")))?;
+        latency
+            .0
+            .add(&h)
+            .map_err(|e| D::Error::custom(format!("hdr has bounds c1m does not use: {e:?}")))?;
         Ok(latency)
     }
 }
@@ -151,7 +169,12 @@ mod tests {
         l.record(Duration::from_millis(1));
         let mut v = serde_json::to_value(&l).unwrap();
         v["count"] = 7.into();
-        assert!(serde_json::from_value::<Latency>(v.clone()).unwrap_err().to_string().contains("samples"));
+        assert!(
+            serde_json::from_value::<Latency>(v.clone())
+                .unwrap_err()
+                .to_string()
+                .contains("samples")
+        );
         v["hdr"] = "%%%".into();
         assert!(serde_json::from_value::<Latency>(v).is_err());
     }

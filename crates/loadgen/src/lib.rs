@@ -18,6 +18,7 @@ mod report;
 mod request;
 mod sources;
 mod summary;
+mod table;
 mod verdict;
 mod worker;
 
@@ -25,9 +26,11 @@ pub use coordinator::{ProgressMode, RunError, run};
 pub use latency::{Latency, MergeError};
 pub use plan::{Lane, LoadPlan, MessagePlan, Shard};
 pub use progress::{DoneLine, ProgressLine, WorkerLine, WorkerProgress};
-pub use report::{Counts, End, ErrorCount, LoadReport, Memory, Messages, PlanInfo, REPORT_KIND, Ramp, ReportMergeError};
+pub use report::{
+    Counts, End, ErrorCount, LoadReport, Memory, Messages, PlanInfo, REPORT_KIND, Ramp, ReportMergeError,
+};
 pub use request::{Request, RequestError};
 pub use sources::{SourceSpec, loopback_sources, sources_needed};
 pub use summary::summary;
-pub use verdict::{Verdict, group};
+pub use verdict::Verdict;
 pub use worker::{WorkerError, run_lane, run_worker_process};

@@ -89,12 +89,20 @@ pub struct Lane {
 impl LoadPlan {
     /// Connections this shard opens.
     pub fn shard_connections(&self) -> u64 {
-        interleaved_count(self.connections, u64::from(self.shard.index), u64::from(self.shard.count))
+        interleaved_count(
+            self.connections,
+            u64::from(self.shard.index),
+            u64::from(self.shard.count),
+        )
     }
 
     /// The lane of worker `worker` of this shard.
     pub fn lane(&self, worker: u32) -> Lane {
-        Lane { shard: self.shard, worker, workers: self.workers }
+        Lane {
+            shard: self.shard,
+            worker,
+            workers: self.workers,
+        }
     }
 
     /// (source, target) pairs: every source with every target.
@@ -113,6 +121,11 @@ impl LoadPlan {
         Duration::from_nanos((u128::from(index) * 1_000_000_000 / u128::from(self.rate.max(1))) as u64)
     }
 
+    /// Connections each (source, target) pair of this shard carries (the largest share).
+    pub fn connections_per_pair(&self) -> u64 {
+        self.shard_connections().div_ceil(self.pairs() as u64)
+    }
+
     /// How long the ramp lasts on schedule.
     pub fn ramp(&self) -> Duration {
         self.scheduled(self.connections)
@@ -124,18 +137,28 @@ impl LoadPlan {
         let lanes = u64::from(lane.shard.count) * u64::from(lane.workers);
         let width = self.port_range.len() / lanes.max(1);
         if width < MIN_PORTS_PER_SLICE {
-            return Some(PortSlice { lo: self.port_range.low, hi: self.port_range.high });
+            return Some(PortSlice {
+                lo: self.port_range.low,
+                hi: self.port_range.high,
+            });
         }
         let slot = u64::from(lane.shard.index) * u64::from(lane.workers) + u64::from(lane.worker);
         let lo = u64::from(self.port_range.low) + slot * width;
-        Some(PortSlice { lo: lo as u16, hi: (lo + width - 1) as u16 })
+        Some(PortSlice {
+            lo: lo as u16,
+            hi: (lo + width - 1) as u16,
+        })
     }
 }
 
 impl Lane {
     /// Connections in this lane, of the plan's `connections`.
     pub fn len(&self, connections: u64) -> u64 {
-        let shard = interleaved_count(connections, u64::from(self.shard.index), u64::from(self.shard.count));
+        let shard = interleaved_count(
+            connections,
+            u64::from(self.shard.index),
+            u64::from(self.shard.count),
+        );
         interleaved_count(shard, u64::from(self.worker), u64::from(self.workers))
     }
 
@@ -146,7 +169,8 @@ impl Lane {
 
     /// Global index of the lane's `j`-th connection.
     pub fn global(&self, j: u64) -> u64 {
-        u64::from(self.shard.index) + (u64::from(self.worker) + j * u64::from(self.workers)) * u64::from(self.shard.count)
+        u64::from(self.shard.index)
+            + (u64::from(self.worker) + j * u64::from(self.workers)) * u64::from(self.shard.count)
     }
 
     /// The pair of the lane's `j`-th connection: each lane cycles through all pairs, starting at a different
@@ -158,7 +182,11 @@ impl Lane {
 
 /// How many of `0..n` are congruent to `index` modulo `count`.
 fn interleaved_count(n: u64, index: u64, count: u64) -> u64 {
-    if index >= n { 0 } else { (n - index).div_ceil(count) }
+    if index >= n {
+        0
+    } else {
+        (n - index).div_ceil(count)
+    }
 }
 
 #[cfg(test)]
@@ -169,8 +197,15 @@ mod tests {
         LoadPlan {
             connections,
             rate: 1000,
-            targets: vec!["127.0.0.1:13000".parse().unwrap(), "127.0.0.1:13001".parse().unwrap()],
-            sources: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
+            targets: vec![
+                "127.0.0.1:13000".parse().unwrap(),
+                "127.0.0.1:13001".parse().unwrap(),
+            ],
+            sources: vec![
+                "127.0.0.1".parse().unwrap(),
+                "127.0.0.2".parse().unwrap(),
+                "127.0.0.3".parse().unwrap(),
+            ],
             port_range: PortRange::DEFAULT,
             connect_timeout_ms: 5000,
             hold_ms: 0,
@@ -183,11 +218,24 @@ mod tests {
 
     #[test]
     fn shards_and_workers_cover_every_connection_once() {
-        for (n, shards, workers) in [(1000u64, 1u32, 1u32), (1001, 2, 3), (7, 4, 5), (20_000, 3, 7), (2, 2, 2)] {
+        for (n, shards, workers) in [
+            (1000u64, 1u32, 1u32),
+            (1001, 2, 3),
+            (7, 4, 5),
+            (20_000, 3, 7),
+            (2, 2, 2),
+        ] {
             let mut seen = vec![0u32; n as usize];
             let mut total = 0;
             for s in 0..shards {
-                let p = plan(n, Shard { index: s, count: shards }, workers);
+                let p = plan(
+                    n,
+                    Shard {
+                        index: s,
+                        count: shards,
+                    },
+                    workers,
+                );
                 let mut in_shard = 0;
                 for w in 0..workers {
                     let lane = p.lane(w);
@@ -200,7 +248,10 @@ mod tests {
                 total += in_shard;
             }
             assert_eq!(total, n);
-            assert!(seen.iter().all(|&c| c == 1), "n={n} shards={shards} workers={workers}");
+            assert!(
+                seen.iter().all(|&c| c == 1),
+                "n={n} shards={shards} workers={workers}"
+            );
         }
     }
 
@@ -214,7 +265,10 @@ mod tests {
             for j in 0..lane.len(p.connections) {
                 per_pair[lane.pair(j, p.pairs())] += 1;
             }
-            assert!(per_pair.iter().max().unwrap() - per_pair.iter().min().unwrap() <= 1, "{per_pair:?}");
+            assert!(
+                per_pair.iter().max().unwrap() - per_pair.iter().min().unwrap() <= 1,
+                "{per_pair:?}"
+            );
         }
         assert_eq!(p.pair(0), (Some("127.0.0.1".parse().unwrap()), p.targets[0]));
         assert_eq!(p.pair(5), (Some("127.0.0.3".parse().unwrap()), p.targets[1]));
@@ -235,7 +289,10 @@ mod tests {
         assert!(all[5].hi <= 60999);
         // Too many lanes for useful slices: every lane uses the whole range (still scanned without parity).
         let crowded = plan(1000, Shard { index: 0, count: 1 }, 1000);
-        assert_eq!(crowded.port_slice(crowded.lane(7)), Some(PortSlice { lo: 32768, hi: 60999 }));
+        assert_eq!(
+            crowded.port_slice(crowded.lane(7)),
+            Some(PortSlice { lo: 32768, hi: 60999 })
+        );
     }
 
     #[test]
@@ -244,6 +301,7 @@ mod tests {
         assert_eq!(p.scheduled(0), Duration::ZERO);
         assert_eq!(p.scheduled(500), Duration::from_millis(500));
         assert_eq!(p.ramp(), Duration::from_secs(1));
+        assert_eq!(p.connections_per_pair(), 167, "1000 over 3 sources x 2 targets");
     }
 
     #[test]

@@ -66,12 +66,18 @@ pub struct DoneLine {
 
 /// Sum of the latest progress of every worker.
 pub fn total(latest: &[WorkerProgress]) -> WorkerProgress {
-    latest.iter().fold(WorkerProgress { settled: true, ..Default::default() }, |acc, p| WorkerProgress {
-        t_ms: acc.t_ms.max(p.t_ms),
-        open: acc.open + p.open,
-        established: acc.established + p.established,
-        failed: acc.failed + p.failed,
-        behind_schedule_ms: acc.behind_schedule_ms.max(p.behind_schedule_ms),
-        settled: acc.settled && p.settled,
-    })
+    latest.iter().fold(
+        WorkerProgress {
+            settled: true,
+            ..Default::default()
+        },
+        |acc, p| WorkerProgress {
+            t_ms: acc.t_ms.max(p.t_ms),
+            open: acc.open + p.open,
+            established: acc.established + p.established,
+            failed: acc.failed + p.failed,
+            behind_schedule_ms: acc.behind_schedule_ms.max(p.behind_schedule_ms),
+            settled: acc.settled && p.settled,
+        },
+    )
 }

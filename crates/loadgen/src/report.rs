@@ -175,8 +175,10 @@ pub struct Memory {
 impl Memory {
     /// RSS growth per open connection during the ramp, if anything was open.
     pub fn bytes_per_connection(&self) -> Option<f64> {
-        (self.open_at_sample > 0)
-            .then(|| self.rss_after_ramp_bytes.saturating_sub(self.rss_before_bytes) as f64 / self.open_at_sample as f64)
+        (self.open_at_sample > 0).then(|| {
+            self.rss_after_ramp_bytes.saturating_sub(self.rss_before_bytes) as f64
+                / self.open_at_sample as f64
+        })
     }
 }
 
@@ -245,10 +247,14 @@ impl LoadReport {
     /// Add `other` (another worker or shard of the same plan) into this report.
     pub fn merge(&mut self, other: &LoadReport) -> Result<(), ReportMergeError> {
         if self.plan != other.plan {
-            return Err(ReportMergeError::DifferentPlans(plan_difference(&self.plan, &other.plan)));
+            return Err(ReportMergeError::DifferentPlans(plan_difference(
+                &self.plan,
+                &other.plan,
+            )));
         }
         self.connect_latency.merge(&other.connect_latency)?;
-        self.connect_latency_from_start.merge(&other.connect_latency_from_start)?;
+        self.connect_latency_from_start
+            .merge(&other.connect_latency_from_start)?;
         self.messages = match (self.messages.take(), &other.messages) {
             (Some(mut a), Some(b)) => {
                 a.sent += b.sent;
@@ -275,10 +281,17 @@ impl LoadReport {
         c.open_at_end += o.open_at_end;
         c.peak_open += o.peak_open;
         self.ramp.settled_ms = self.ramp.settled_ms.max(other.ramp.settled_ms);
-        self.ramp.max_behind_schedule_ms = self.ramp.max_behind_schedule_ms.max(other.ramp.max_behind_schedule_ms);
+        self.ramp.max_behind_schedule_ms = self
+            .ramp
+            .max_behind_schedule_ms
+            .max(other.ramp.max_behind_schedule_ms);
         self.ramp.late_starts += other.ramp.late_starts;
         for e in &other.errors {
-            match self.errors.iter_mut().find(|m| (m.phase, m.errno, m.source, m.target) == (e.phase, e.errno, e.source, e.target)) {
+            match self
+                .errors
+                .iter_mut()
+                .find(|m| (m.phase, m.errno, m.source, m.target) == (e.phase, e.errno, e.source, e.target))
+            {
                 Some(m) => {
                     m.count += e.count;
                     m.limit = m.limit.or(e.limit);
@@ -286,7 +299,11 @@ impl LoadReport {
                 None => self.errors.push(e.clone()),
             }
         }
-        self.errors.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (a.phase, a.errno, a.source, a.target).cmp(&(b.phase, b.errno, b.source, b.target))));
+        self.errors.sort_by(|a, b| {
+            b.count.cmp(&a.count).then_with(|| {
+                (a.phase, a.errno, a.source, a.target).cmp(&(b.phase, b.errno, b.source, b.target))
+            })
+        });
         self.memory.rss_before_bytes += other.memory.rss_before_bytes;
         self.memory.rss_after_ramp_bytes += other.memory.rss_after_ramp_bytes;
         self.memory.open_at_sample += other.memory.open_at_sample;
@@ -341,4 +358,142 @@ fn plan_difference(a: &PlanInfo, b: &PlanInfo) -> String {
     ];
     let differ: Vec<&str> = fields.iter().filter(|f| f.1).map(|f| f.0).collect();
     format!("{} differ", differ.join(", "))
+}
+
+/// An error row of `count` connect failures with `errno` from `source` to the sample target, for tests.
+#[cfg(test)]
+pub(crate) fn error(errno: i32, source: &str, count: u64) -> ErrorCount {
+    let mut table = ErrorTable::default();
+    for _ in 0..count {
+        table.add(
+            Phase::Connect,
+            errno,
+            Some(source.parse().unwrap()),
+            "127.0.0.1:13000".parse().unwrap(),
+        );
+    }
+    table.rows(Clues::default()).remove(0)
+}
+
+/// A small report of `established` of `planned` connections for tests of merging and verdicts.
+#[cfg(test)]
+pub(crate) fn sample(shard: Shard, planned: u64, established: u64) -> LoadReport {
+    let plan = PlanInfo {
+        connections: 1000,
+        rate: 100,
+        targets: vec!["127.0.0.1:13000".parse().unwrap()],
+        sources: vec!["127.0.0.1".parse().unwrap()],
+        connect_timeout_ms: 1000,
+        hold_ms: 0,
+        duration_ms: 60_000,
+        message: None,
+        shard_count: shard.count,
+    };
+    let mut latency = Latency::default();
+    for i in 0..established {
+        latency.record(std::time::Duration::from_micros(100 + i));
+    }
+    let mut r = LoadReport {
+        kind: REPORT_KIND.to_string(),
+        plan,
+        shards: vec![shard],
+        workers: 1,
+        counts: Counts {
+            planned,
+            attempted: planned,
+            established,
+            failed: planned - established,
+            ..Counts::default()
+        },
+        ramp: Ramp::default(),
+        connect_latency: latency.clone(),
+        connect_latency_from_start: latency,
+        messages: None,
+        errors: Vec::new(),
+        memory: Memory::default(),
+        port_slices: true,
+        end: End::Completed,
+        verdict: Verdict {
+            ok: false,
+            limit: None,
+            sentence: String::new(),
+        },
+    };
+    r.verdict = Verdict::of(&r);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_errors_and_histograms() {
+        let mut a = sample(Shard { index: 0, count: 2 }, 500, 400);
+        a.errors.push(error(libc::EADDRNOTAVAIL, "127.0.0.1", 100));
+        let mut b = sample(Shard { index: 1, count: 2 }, 500, 450);
+        b.errors.push(error(libc::EADDRNOTAVAIL, "127.0.0.1", 30));
+        b.errors.push(error(libc::ECONNREFUSED, "127.0.0.1", 20));
+        b.end = End::Interrupted;
+        let m = LoadReport::merge_shards(vec![a, b]).unwrap();
+        assert_eq!(
+            (m.counts.planned, m.counts.established, m.counts.failed),
+            (1000, 850, 150)
+        );
+        assert_eq!(m.connect_latency.count(), 850);
+        assert_eq!(m.errors.len(), 2);
+        assert_eq!(
+            (m.errors[0].name.as_str(), m.errors[0].count),
+            ("EADDRNOTAVAIL", 130)
+        );
+        assert_eq!(m.errors[0].limit, Some(Limit::EphemeralPorts));
+        assert_eq!(m.end, End::Interrupted);
+        assert_eq!(m.shards.len(), 2);
+        assert_eq!(m.workers, 2);
+        assert_eq!(m.verdict.limit, Some(Limit::EphemeralPorts));
+    }
+
+    #[test]
+    fn merge_refuses_mismatches() {
+        let a = sample(Shard { index: 0, count: 2 }, 500, 500);
+        let same = sample(Shard { index: 0, count: 2 }, 500, 500);
+        assert!(matches!(
+            LoadReport::merge_shards(vec![a.clone(), same]),
+            Err(ReportMergeError::DuplicateShard(0, 2))
+        ));
+        let mut other = sample(Shard { index: 1, count: 2 }, 500, 500);
+        other.plan.rate = 7;
+        let err = LoadReport::merge_shards(vec![a, other]).unwrap_err().to_string();
+        assert!(err.contains("(rate differ)"), "{err}");
+        assert!(matches!(
+            LoadReport::merge_shards(Vec::new()),
+            Err(ReportMergeError::Empty)
+        ));
+    }
+
+    #[test]
+    fn classify_uses_the_clues() {
+        let mut r = sample(Shard::WHOLE, 10, 9);
+        r.errors.push(error(libc::ETIMEDOUT, "127.0.0.1", 1));
+        r.classify(Clues {
+            listen_overflows_rising: false,
+        });
+        assert_eq!(r.errors[0].limit, None);
+        r.classify(Clues {
+            listen_overflows_rising: true,
+        });
+        assert_eq!(r.errors[0].limit, Some(Limit::ListenBacklog));
+        assert_eq!(r.verdict.limit, Some(Limit::ListenBacklog));
+    }
+
+    #[test]
+    fn memory_per_connection() {
+        let m = Memory {
+            rss_before_bytes: 1000,
+            rss_after_ramp_bytes: 4200,
+            open_at_sample: 100,
+        };
+        assert_eq!(m.bytes_per_connection(), Some(32.0));
+        assert_eq!(Memory::default().bytes_per_connection(), None);
+    }
 }

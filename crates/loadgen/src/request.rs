@@ -4,11 +4,11 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use c1m_kernel::{PortRange, ProcRoot, ReservedPorts, raise_nofile_soft, read_sysctl, workers_needed};
 use crate::plan::{LoadPlan, MessagePlan, Shard};
 use crate::sources::{SourceSpec, loopback_sources, sources_needed};
+use c1m_kernel::{PortRange, ProcRoot, ReservedPorts, raise_nofile_soft, read_sysctl, workers_needed};
 
-/// Slack added to the default `--duration` beyond the ramp, connect timeout and hold.
+/// Slack added to the default `--duration` beyond twice the ramp, the connect timeout and the hold.
 const DEFAULT_DURATION_SLACK: Duration = Duration::from_secs(30);
 /// Largest echo message: one message must fit a socket buffer comfortably.
 const MAX_MESSAGE_BYTES: u32 = 1 << 20;
@@ -32,7 +32,7 @@ pub struct Request {
     pub connect_timeout: Duration,
     /// `--message` and `--message-rate`.
     pub message: Option<MessagePlan>,
-    /// `--duration`; `None` is ramp + connect timeout + hold + 30 s.
+    /// `--duration`; `None` is twice the ramp + connect timeout + hold + 30 s.
     pub duration: Option<Duration>,
     /// `--shard`.
     pub shard: Shard,
@@ -47,10 +47,14 @@ pub enum RequestError {
     #[error("invalid target '{0}': expected host:port such as 127.0.0.1:7000")]
     BadTarget(String),
     /// A target outside loopback without `--allow-remote`.
-    #[error("target {0} is not a loopback address; c1m load refuses remote targets unless --allow-remote is given")]
+    #[error(
+        "target {0} is not a loopback address; c1m load refuses remote targets unless --allow-remote is given"
+    )]
     Remote(SocketAddr),
     /// Source and target address families differ.
-    #[error("source {src} and target {target} are different address families; use sources of the targets' family")]
+    #[error(
+        "source {src} and target {target} are different address families; use sources of the targets' family"
+    )]
     Family {
         /// The source.
         src: std::net::IpAddr,
@@ -109,8 +113,10 @@ impl Request {
                     .map_err(RequestError::Sources)?
             }
         };
-        if let Some((&source, &target)) =
-            sources.iter().flat_map(|s| targets.iter().map(move |t| (s, t))).find(|(s, t)| s.is_ipv4() != t.is_ipv4())
+        if let Some((&source, &target)) = sources
+            .iter()
+            .flat_map(|s| targets.iter().map(move |t| (s, t)))
+            .find(|(s, t)| s.is_ipv4() != t.is_ipv4())
         {
             return Err(RequestError::Family { src: source, target });
         }
@@ -134,7 +140,11 @@ impl Request {
         };
         let shard_connections = plan.shard_connections();
         if shard_connections == 0 {
-            return Err(RequestError::EmptyShard(self.shard.index, self.shard.count, self.connections));
+            return Err(RequestError::EmptyShard(
+                self.shard.index,
+                self.shard.count,
+                self.connections,
+            ));
         }
         // Raise the soft fd limit first: workers inherit it (and raise their own again before exec).
         let fd_limit = raise_nofile_soft().unwrap_or_else(|_| c1m_kernel::own_nofile().soft.unwrap_or(1024));
@@ -155,7 +165,7 @@ impl Request {
         let ramp = plan.ramp();
         plan.duration_ms = self
             .duration
-            .unwrap_or(ramp + self.connect_timeout + self.hold + DEFAULT_DURATION_SLACK)
+            .unwrap_or(2 * ramp + self.connect_timeout + self.hold + DEFAULT_DURATION_SLACK)
             .as_millis() as u64;
         Ok(plan)
     }
@@ -208,7 +218,8 @@ mod tests {
     #[test]
     fn default_duration_covers_ramp_timeout_and_hold() {
         let plan = request(&["127.0.0.1:13000"]).resolve().unwrap();
-        assert_eq!(plan.duration_ms, 1000 + 5000 + 1000 + 30_000);
+        // Twice the ramp: a run at half the asked rate still completes.
+        assert_eq!(plan.duration_ms, 2 * 1000 + 5000 + 1000 + 30_000);
         assert!(plan.workers >= 1);
     }
 
@@ -224,7 +235,10 @@ mod tests {
     #[test]
     fn bad_targets_and_families() {
         for bad in ["127.0.0.1", "nonsense:x", "127.0.0.1:0", ""] {
-            assert!(matches!(request(&[bad]).resolve(), Err(RequestError::BadTarget(_))), "{bad}");
+            assert!(
+                matches!(request(&[bad]).resolve(), Err(RequestError::BadTarget(_))),
+                "{bad}"
+            );
         }
         let mut r = request(&["[::1]:13000"]);
         r.sources = SourceSpec::List(vec!["127.0.0.1".parse().unwrap()]);

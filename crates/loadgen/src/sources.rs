@@ -47,19 +47,30 @@ fn cidr_hosts(s: &str, net: &str, bits: &str) -> Result<Vec<IpAddr>, String> {
     }
     let size = 1u64 << (32 - bits);
     if size > MAX_SOURCES {
-        return Err(format!("invalid source range '{s}': {size} addresses is too many; use a prefix of /12 or longer"));
+        return Err(format!(
+            "invalid source range '{s}': {size} addresses is too many; use a prefix of /12 or longer"
+        ));
     }
     let base = u64::from(u32::from(net)) & !(size - 1);
     // Skip the network and broadcast addresses except for /31 and /32, which have none.
-    let (first, last) = if size > 2 { (base + 1, base + size - 2) } else { (base, base + size - 1) };
-    Ok((first..=last).map(|a| IpAddr::V4(Ipv4Addr::from(a as u32))).collect())
+    let (first, last) = if size > 2 {
+        (base + 1, base + size - 2)
+    } else {
+        (base, base + size - 1)
+    };
+    Ok((first..=last)
+        .map(|a| IpAddr::V4(Ipv4Addr::from(a as u32)))
+        .collect())
 }
 
 /// How many sources `connections` need so that no (source, target) pair holds more than half of `usable_ports`:
 /// past half, `connect()` spends most of its time scanning taken ports.
 pub fn sources_needed(connections: u64, targets: usize, usable_ports: u64) -> u64 {
     let per_pair = (usable_ports / 2).max(1);
-    connections.div_ceil(per_pair).div_ceil(targets.max(1) as u64).max(1)
+    connections
+        .div_ceil(per_pair)
+        .div_ceil(targets.max(1) as u64)
+        .max(1)
 }
 
 /// `n` loopback sources for `--sources auto`: 127.0.0.1, 127.0.0.2, ... (the whole 127/8 is local on Linux).
@@ -70,9 +81,13 @@ pub fn loopback_sources(targets: &[SocketAddr], n: u64) -> Result<Vec<IpAddr>, S
         ));
     }
     if n >= 1 << 24 {
-        return Err(format!("--sources auto would need {n} loopback addresses; 127/8 has fewer"));
+        return Err(format!(
+            "--sources auto would need {n} loopback addresses; 127/8 has fewer"
+        ));
     }
-    Ok((1..=n).map(|k| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + k as u32))).collect())
+    Ok((1..=n)
+        .map(|k| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + k as u32)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -86,13 +101,32 @@ mod tests {
     #[test]
     fn parses_lists_and_cidrs() {
         assert_eq!(SourceSpec::parse("auto"), Ok(SourceSpec::Auto));
-        assert_eq!(SourceSpec::parse("127.0.0.1, 127.0.0.2"), Ok(SourceSpec::List(vec![ip("127.0.0.1"), ip("127.0.0.2")])));
-        let SourceSpec::List(hosts) = SourceSpec::parse("127.0.0.0/24").unwrap() else { panic!() };
+        assert_eq!(
+            SourceSpec::parse("127.0.0.1, 127.0.0.2"),
+            Ok(SourceSpec::List(vec![ip("127.0.0.1"), ip("127.0.0.2")]))
+        );
+        let SourceSpec::List(hosts) = SourceSpec::parse("127.0.0.0/24").unwrap() else {
+            panic!()
+        };
         assert_eq!(hosts.len(), 254);
         assert_eq!((hosts[0], hosts[253]), (ip("127.0.0.1"), ip("127.0.0.254")));
-        assert_eq!(SourceSpec::parse("10.1.2.3/32"), Ok(SourceSpec::List(vec![ip("10.1.2.3")])));
-        assert_eq!(SourceSpec::parse("10.1.2.7/31"), Ok(SourceSpec::List(vec![ip("10.1.2.6"), ip("10.1.2.7")])));
-        for bad in ["", "127.0.0.1,", "127.0.0.0/33", "127.0.0.0/x", "::1/64", "0.0.0.0/1", "localhost"] {
+        assert_eq!(
+            SourceSpec::parse("10.1.2.3/32"),
+            Ok(SourceSpec::List(vec![ip("10.1.2.3")]))
+        );
+        assert_eq!(
+            SourceSpec::parse("10.1.2.7/31"),
+            Ok(SourceSpec::List(vec![ip("10.1.2.6"), ip("10.1.2.7")]))
+        );
+        for bad in [
+            "",
+            "127.0.0.1,",
+            "127.0.0.0/33",
+            "127.0.0.0/x",
+            "::1/64",
+            "0.0.0.0/1",
+            "localhost",
+        ] {
             assert!(SourceSpec::parse(bad).is_err(), "{bad}");
         }
     }
@@ -110,7 +144,10 @@ mod tests {
     fn loopback_pool() {
         let t: Vec<SocketAddr> = vec!["127.0.0.1:13000".parse().unwrap()];
         let pool = loopback_sources(&t, 300).unwrap();
-        assert_eq!((pool[0], pool[255], pool[299]), (ip("127.0.0.1"), ip("127.0.1.0"), ip("127.0.1.44")));
+        assert_eq!(
+            (pool[0], pool[255], pool[299]),
+            (ip("127.0.0.1"), ip("127.0.1.0"), ip("127.0.1.44"))
+        );
         assert!(loopback_sources(&["10.0.0.1:80".parse().unwrap()], 2).is_err());
         assert!(loopback_sources(&["[::1]:80".parse().unwrap()], 2).is_err());
     }

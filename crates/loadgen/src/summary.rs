@@ -5,14 +5,18 @@ use std::fmt::Write;
 
 use crate::latency::Latency;
 use crate::report::LoadReport;
-use crate::verdict::group;
+use c1m_doctor::thousands;
 
 /// Render `r` as a few aligned tables followed by the verdict.
 pub fn summary(r: &LoadReport) -> String {
     let mut s = String::new();
     let c = &r.counts;
     let shards = if r.plan.shard_count > 1 {
-        let list: Vec<String> = r.shards.iter().map(|s| format!("{}/{}", s.index, s.count)).collect();
+        let list: Vec<String> = r
+            .shards
+            .iter()
+            .map(|s| format!("{}/{}", s.index, s.count))
+            .collect();
         format!(", shards {}", list.join(" "))
     } else {
         String::new()
@@ -23,8 +27,18 @@ pub fn summary(r: &LoadReport) -> String {
         1 => r.plan.sources[0].to_string(),
         n => format!("{n} ({} .. {})", r.plan.sources[0], r.plan.sources[n - 1]),
     };
-    let _ = writeln!(s, "c1m load: {} connections at {}/s to {}", group(r.plan.connections), group(r.plan.rate), targets.join(", "));
-    let _ = writeln!(s, "  sources {sources}; {} worker process(es){shards}; ended: {:?}", r.workers, r.end);
+    let _ = writeln!(
+        s,
+        "c1m load: {} connections at {}/s to {}",
+        thousands(r.plan.connections),
+        thousands(r.plan.rate),
+        targets.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "  sources {sources}; {} worker process(es){shards}; ended: {:?}",
+        r.workers, r.end
+    );
     let _ = writeln!(s);
     let rows = [
         ("planned", c.planned),
@@ -37,37 +51,74 @@ pub fn summary(r: &LoadReport) -> String {
         ("open at end", c.open_at_end),
     ];
     for (name, n) in rows {
-        let _ = writeln!(s, "  {name:<26}{:>12}", group(n));
+        let _ = writeln!(s, "  {name:<26}{:>12}", thousands(n));
     }
     let secs = r.ramp.settled_ms as f64 / 1000.0;
-    let rate = if secs > 0.0 { c.established as f64 / secs } else { 0.0 };
-    let _ = writeln!(s, "  {:<26}{:>12.1} s ({} /s average)", "ramp settled after", secs, group(rate.round() as u64));
+    let rate = if secs > 0.0 {
+        c.established as f64 / secs
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        s,
+        "  {:<26}{:>12.1} s ({} /s average)",
+        "ramp settled after",
+        secs,
+        thousands(rate.round() as u64)
+    );
     let _ = writeln!(
         s,
         "  {:<26}{:>12} ms max ({} starts more than 10 ms late)",
         "behind schedule",
-        group(r.ramp.max_behind_schedule_ms),
-        group(r.ramp.late_starts)
+        thousands(r.ramp.max_behind_schedule_ms),
+        thousands(r.ramp.late_starts)
     );
     if let Some(per) = r.memory.bytes_per_connection() {
-        let _ = writeln!(s, "  {:<26}{:>12.1} bytes per open connection (worker RSS growth)", "user-space memory", per);
+        let _ = writeln!(
+            s,
+            "  {:<26}{:>12.1} bytes per open connection (worker RSS growth)",
+            "user-space memory", per
+        );
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "  {:<34}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}", "latency (us)", "count", "p50", "p90", "p99", "p99.9", "max");
+    let _ = writeln!(
+        s,
+        "  {:<34}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "latency (us)", "count", "p50", "p90", "p99", "p99.9", "max"
+    );
     latency_row(&mut s, "connect, from schedule", &r.connect_latency);
     latency_row(&mut s, "connect, from connect()", &r.connect_latency_from_start);
     if let Some(m) = &r.messages {
         latency_row(&mut s, "echo RTT, from schedule", &m.rtt);
         latency_row(&mut s, "echo RTT, from send", &m.rtt_from_send);
-        let _ = writeln!(s, "  messages: {} sent, {} echoed", group(m.sent), group(m.echoed));
+        let _ = writeln!(
+            s,
+            "  messages: {} sent, {} echoed",
+            thousands(m.sent),
+            thousands(m.echoed)
+        );
     }
     if !r.errors.is_empty() {
         let _ = writeln!(s);
-        let _ = writeln!(s, "  {:<9}{:<15}{:>10}  {:<44}limit", "phase", "errno", "count", "source -> target");
+        let _ = writeln!(
+            s,
+            "  {:<9}{:<15}{:>10}  {:<44}limit",
+            "phase", "errno", "count", "source -> target"
+        );
         for e in &r.errors {
-            let route = format!("{} -> {}", e.source.map_or("*".to_string(), |ip| ip.to_string()), e.target);
+            let route = format!(
+                "{} -> {}",
+                e.source.map_or("*".to_string(), |ip| ip.to_string()),
+                e.target
+            );
             let limit = e.limit.map_or("-", |l| l.key());
-            let _ = writeln!(s, "  {:<9}{:<15}{:>10}  {route:<44}{limit}", e.phase.key(), e.name, group(e.count));
+            let _ = writeln!(
+                s,
+                "  {:<9}{:<15}{:>10}  {route:<44}{limit}",
+                e.phase.key(),
+                e.name,
+                thousands(e.count)
+            );
         }
     }
     let _ = writeln!(s);

@@ -31,7 +31,10 @@ pub struct Failure {
 impl Failure {
     /// A failure of `phase` with the errno `e`.
     pub fn new(phase: Phase, e: Errno) -> Failure {
-        Failure { phase, errno: e.raw_os_error() }
+        Failure {
+            phase,
+            errno: e.raw_os_error(),
+        }
     }
 }
 
@@ -52,7 +55,9 @@ pub struct Connector {
 
 impl Default for Connector {
     fn default() -> Self {
-        Connector { port_slices_work: true }
+        Connector {
+            port_slices_work: true,
+        }
     }
 }
 
@@ -83,9 +88,14 @@ impl Connector {
                 Err(e) => return Err(Failure::new(Phase::Connect, e)),
             }
         }
-        let in_progress = sys::connect::connect_start(&fd, target).map_err(|e| Failure::new(Phase::Connect, e))?;
+        let in_progress =
+            sys::connect::connect_start(&fd, target).map_err(|e| Failure::new(Phase::Connect, e))?;
         let conn = Conn::from_owned(fd);
-        Ok(if in_progress { Started::InProgress(conn) } else { Started::Connected(conn) })
+        Ok(if in_progress {
+            Started::InProgress(conn)
+        } else {
+            Started::Connected(conn)
+        })
     }
 }
 
@@ -97,4 +107,76 @@ pub fn finish_connect(conn: &Conn) -> Result<(), Failure> {
 /// The local address (source IP and port) the kernel gave a connected socket.
 pub fn local_addr(conn: &Conn) -> Option<SocketAddr> {
     sys::socket::local_addr(conn).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Events, Interest, Listener, Poller};
+
+    /// Start a connection and wait (on epoll, up to 10 s) for its outcome.
+    fn settle(
+        connector: &mut Connector,
+        source: Option<IpAddr>,
+        target: SocketAddr,
+        ports: Option<PortSlice>,
+    ) -> Result<Conn, Failure> {
+        let conn = match connector.start(source, target, ports)? {
+            Started::Connected(c) => return Ok(c),
+            Started::InProgress(c) => c,
+        };
+        let poller = Poller::new().unwrap();
+        poller.register(&conn, 1, Interest::ReadWrite).unwrap();
+        let mut events = Events::with_capacity(4);
+        poller.wait(&mut events, Duration::from_secs(10)).unwrap();
+        finish_connect(&conn).map(|()| conn)
+    }
+
+    #[test]
+    fn binds_the_source_and_takes_a_port_from_the_slice() {
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+        let mut connector = Connector::default();
+        let slice = PortSlice { lo: 45000, hi: 45099 };
+        let source: IpAddr = "127.0.0.2".parse().unwrap();
+        let conn = settle(&mut connector, Some(source), listener.local_addr(), Some(slice)).unwrap();
+        let local = local_addr(&conn).unwrap();
+        assert_eq!(local.ip(), source);
+        if connector.port_slices_work() {
+            assert!(
+                (slice.lo..=slice.hi).contains(&local.port()),
+                "port {} outside the slice",
+                local.port()
+            );
+        }
+    }
+
+    #[test]
+    fn failures_carry_phase_and_errno() {
+        // Nothing listens on the port of a listener that was just closed.
+        let target = Listener::bind("127.0.0.1:0".parse().unwrap(), 1)
+            .unwrap()
+            .local_addr();
+        let mut connector = Connector::default();
+        let refused = settle(&mut connector, None, target, None).map(|_| ());
+        assert_eq!(
+            refused,
+            Err(Failure {
+                phase: Phase::Connect,
+                errno: libc::ECONNREFUSED
+            })
+        );
+        // A source address that is not on this host fails in bind, not connect.
+        let err = connector
+            .start(Some("192.0.2.1".parse().unwrap()), target, None)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Failure {
+                phase: Phase::Bind,
+                errno: libc::EADDRNOTAVAIL
+            }
+        );
+    }
 }

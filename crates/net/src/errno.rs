@@ -69,7 +69,9 @@ pub fn classify(phase: Phase, errno: i32, clues: Clues) -> Option<Limit> {
         (_, libc::ENOBUFS) => Some(Limit::TcpMem),
         (_, libc::ENOMEM) => Some(Limit::Memory),
         (Phase::Connect, libc::ECONNREFUSED) => Some(Limit::Refused),
-        (Phase::Connect | Phase::Read, libc::ETIMEDOUT | libc::ECONNRESET) if clues.listen_overflows_rising => {
+        (Phase::Connect | Phase::Read, libc::ETIMEDOUT | libc::ECONNRESET)
+            if clues.listen_overflows_rising =>
+        {
             Some(Limit::ListenBacklog)
         }
         _ => None,
@@ -107,19 +109,38 @@ pub fn errno_name(errno: i32) -> String {
 mod tests {
     use super::*;
 
-    const NONE: Clues = Clues { listen_overflows_rising: false };
-    const OVERFLOWING: Clues = Clues { listen_overflows_rising: true };
+    const NONE: Clues = Clues {
+        listen_overflows_rising: false,
+    };
+    const OVERFLOWING: Clues = Clues {
+        listen_overflows_rising: true,
+    };
 
     #[test]
     fn errnos_name_their_limits() {
-        assert_eq!(classify(Phase::Connect, libc::EADDRNOTAVAIL, NONE), Some(Limit::EphemeralPorts));
-        assert_eq!(classify(Phase::Bind, libc::EADDRINUSE, NONE), Some(Limit::EphemeralPorts));
-        assert_eq!(classify(Phase::Socket, libc::EMFILE, NONE), Some(Limit::NofileSoft));
+        assert_eq!(
+            classify(Phase::Connect, libc::EADDRNOTAVAIL, NONE),
+            Some(Limit::EphemeralPorts)
+        );
+        assert_eq!(
+            classify(Phase::Bind, libc::EADDRINUSE, NONE),
+            Some(Limit::EphemeralPorts)
+        );
+        assert_eq!(
+            classify(Phase::Socket, libc::EMFILE, NONE),
+            Some(Limit::NofileSoft)
+        );
         assert_eq!(classify(Phase::Accept, libc::ENFILE, NONE), Some(Limit::FileMax));
-        assert_eq!(classify(Phase::Epoll, libc::ENOSPC, NONE), Some(Limit::EpollMaxUserWatches));
+        assert_eq!(
+            classify(Phase::Epoll, libc::ENOSPC, NONE),
+            Some(Limit::EpollMaxUserWatches)
+        );
         assert_eq!(classify(Phase::Write, libc::ENOBUFS, NONE), Some(Limit::TcpMem));
         assert_eq!(classify(Phase::Socket, libc::ENOMEM, NONE), Some(Limit::Memory));
-        assert_eq!(classify(Phase::Connect, libc::ECONNREFUSED, NONE), Some(Limit::Refused));
+        assert_eq!(
+            classify(Phase::Connect, libc::ECONNREFUSED, NONE),
+            Some(Limit::Refused)
+        );
     }
 
     #[test]
@@ -133,8 +154,14 @@ mod tests {
     #[test]
     fn timeouts_blame_the_backlog_only_with_evidence() {
         assert_eq!(classify(Phase::Connect, libc::ETIMEDOUT, NONE), None);
-        assert_eq!(classify(Phase::Connect, libc::ETIMEDOUT, OVERFLOWING), Some(Limit::ListenBacklog));
-        assert_eq!(classify(Phase::Read, libc::ECONNRESET, OVERFLOWING), Some(Limit::ListenBacklog));
+        assert_eq!(
+            classify(Phase::Connect, libc::ETIMEDOUT, OVERFLOWING),
+            Some(Limit::ListenBacklog)
+        );
+        assert_eq!(
+            classify(Phase::Read, libc::ECONNRESET, OVERFLOWING),
+            Some(Limit::ListenBacklog)
+        );
         assert_eq!(classify(Phase::Read, libc::ECONNRESET, NONE), None);
     }
 

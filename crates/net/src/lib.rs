@@ -12,9 +12,9 @@
 //! All syscalls live in the private `sys` module.
 #![deny(missing_docs)]
 
+mod conn;
 pub mod connector;
 pub mod errno;
-mod conn;
 mod listener;
 mod poller;
 mod supervisor;

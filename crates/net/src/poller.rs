@@ -103,12 +103,18 @@ mod tests {
         let mut client = std::net::TcpStream::connect(l.local_addr()).unwrap();
         let mut events = Events::with_capacity(8);
         p.wait(&mut events, Duration::from_secs(10)).unwrap();
-        assert_eq!(events.iter().next().map(|r| (r.token, r.readable)), Some((0, true)));
+        assert_eq!(
+            events.iter().next().map(|r| (r.token, r.readable)),
+            Some((0, true))
+        );
         let conn = l.accept().unwrap();
         p.register(&conn, 7, Interest::Read).unwrap();
         client.write_all(b"hi").unwrap();
         p.wait(&mut events, Duration::from_secs(10)).unwrap();
-        assert_eq!(events.iter().next().map(|r| (r.token, r.readable)), Some((7, true)));
+        assert_eq!(
+            events.iter().next().map(|r| (r.token, r.readable)),
+            Some((7, true))
+        );
         let mut buf = [0u8; 8];
         assert_eq!(conn.read(&mut buf), Io::Moved(2));
         assert_eq!(conn.read(&mut buf), Io::WouldBlock);

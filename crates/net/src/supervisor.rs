@@ -95,7 +95,11 @@ impl Supervisor {
     }
 
     /// Spawn `count` workers running `program` with `args`.
-    pub fn spawn(program: impl Into<PathBuf>, args: &[impl AsRef<OsStr>], count: usize) -> io::Result<Supervisor> {
+    pub fn spawn(
+        program: impl Into<PathBuf>,
+        args: &[impl AsRef<OsStr>],
+        count: usize,
+    ) -> io::Result<Supervisor> {
         let (tx, rx) = channel();
         let mut sup = Supervisor {
             program: program.into(),
@@ -106,7 +110,11 @@ impl Supervisor {
             restarts: 0,
         };
         for index in 0..count {
-            sup.workers.push(Worker { child: None, generation: 0, last_status: None });
+            sup.workers.push(Worker {
+                child: None,
+                generation: 0,
+                last_status: None,
+            });
             sup.start(index)?;
         }
         Ok(sup)
@@ -148,13 +156,23 @@ impl Supervisor {
                 continue;
             }
             match msg.line {
-                Some(line) => return Some(WorkerEvent::Line { worker: msg.worker, line }),
+                Some(line) => {
+                    return Some(WorkerEvent::Line {
+                        worker: msg.worker,
+                        line,
+                    });
+                }
                 None => {
                     // stdout closed: the process is exiting, so this wait is short.
-                    let Some(mut child) = worker.child.take() else { continue };
+                    let Some(mut child) = worker.child.take() else {
+                        continue;
+                    };
                     let Ok(status) = child.wait() else { continue };
                     worker.last_status = Some(status);
-                    return Some(WorkerEvent::Exited { worker: msg.worker, status });
+                    return Some(WorkerEvent::Exited {
+                        worker: msg.worker,
+                        status,
+                    });
                 }
             }
         }
@@ -167,8 +185,13 @@ impl Supervisor {
         }
         let pid = self.start(index)?;
         self.restarts += 1;
-        let how = self.workers[index].last_status.map_or_else(|| "ended".to_string(), |s| s.to_string());
-        eprintln!("c1m: worker {index} {how}; restarted as pid {pid} (restart #{})", self.restarts);
+        let how = self.workers[index]
+            .last_status
+            .map_or_else(|| "ended".to_string(), |s| s.to_string());
+        eprintln!(
+            "c1m: worker {index} ended ({how}); restarted as pid {pid} (restart #{})",
+            self.restarts
+        );
         Ok(())
     }
 
@@ -189,7 +212,10 @@ impl Supervisor {
 
     /// Process id of each worker, `None` for one that has exited and not been restarted.
     pub fn pids(&self) -> Vec<Option<u32>> {
-        self.workers.iter().map(|w| w.child.as_ref().map(Child::id)).collect()
+        self.workers
+            .iter()
+            .map(|w| w.child.as_ref().map(Child::id))
+            .collect()
     }
 
     /// Send SIGTERM to every live worker, wait up to `grace` for all to exit, then SIGKILL the rest.
@@ -247,11 +273,22 @@ impl Drop for Supervisor {
 fn forward_lines(stdout: ChildStdout, worker: usize, generation: u64, tx: Sender<Message>) {
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        if tx.send(Message { worker, generation, line: Some(line) }).is_err() {
+        if tx
+            .send(Message {
+                worker,
+                generation,
+                line: Some(line),
+            })
+            .is_err()
+        {
             return;
         }
     }
-    let _ = tx.send(Message { worker, generation, line: None });
+    let _ = tx.send(Message {
+        worker,
+        generation,
+        line: None,
+    });
 }
 
 #[cfg(test)]
@@ -276,7 +313,12 @@ mod tests {
     #[test]
     fn workers_get_their_index_and_a_raised_fd_limit() {
         let mut sup = shell("echo \"$C1M_WORKER_INDEX $(ulimit -Sn) $(ulimit -Hn)\"", 3);
-        let events = collect(&mut sup, |e| e.iter().filter(|e| matches!(e, WorkerEvent::Exited { .. })).count() == 3);
+        let events = collect(&mut sup, |e| {
+            e.iter()
+                .filter(|e| matches!(e, WorkerEvent::Exited { .. }))
+                .count()
+                == 3
+        });
         let mut lines: Vec<String> = events
             .iter()
             .filter_map(|e| match e {
@@ -300,8 +342,12 @@ mod tests {
         let _ = collect(&mut sup, |e| e.len() == 2);
         let victim = sup.pids()[1].unwrap();
         process::kill_for_test(victim);
-        let events = collect(&mut sup, |e| e.iter().any(|e| matches!(e, WorkerEvent::Exited { .. })));
-        assert!(matches!(events.last(), Some(WorkerEvent::Exited { worker: 1, status }) if !status.success()));
+        let events = collect(&mut sup, |e| {
+            e.iter().any(|e| matches!(e, WorkerEvent::Exited { .. }))
+        });
+        assert!(
+            matches!(events.last(), Some(WorkerEvent::Exited { worker: 1, status }) if !status.success())
+        );
         sup.restart(1).unwrap();
         assert_eq!(sup.restarts(), 1);
         let events = collect(&mut sup, |e| !e.is_empty());

@@ -21,7 +21,11 @@ struct Slot {
 
 impl ConnTable {
     pub(crate) fn with_capacity(capacity: usize) -> ConnTable {
-        ConnTable { slots: Vec::with_capacity(capacity), free: Vec::new(), len: 0 }
+        ConnTable {
+            slots: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -31,7 +35,10 @@ impl ConnTable {
     /// Store `conn`, returning its key.
     pub(crate) fn insert(&mut self, conn: Conn, now: u32) -> u32 {
         self.len += 1;
-        let slot = Slot { conn: Some(conn), last_active: now };
+        let slot = Slot {
+            conn: Some(conn),
+            last_active: now,
+        };
         if let Some(key) = self.free.pop() {
             self.slots[key as usize] = slot;
             key

@@ -64,7 +64,10 @@ impl ThreadCounters {
     }
 
     pub(crate) fn paused_by(&self, limit: Limit) {
-        let i = Limit::ALL.iter().position(|l| *l == limit).expect("every limit is in Limit::ALL");
+        let i = Limit::ALL
+            .iter()
+            .position(|l| *l == limit)
+            .expect("every limit is in Limit::ALL");
         Self::add(&self.accept_pauses[i], 1);
     }
 

@@ -67,12 +67,49 @@ impl EventLoop {
     }
 
     /// Serve until the stop flag is set, then close every connection.
-    pub(crate) fn run(mut self) {
+    pub(crate) fn run(self) {
+        if self.config.mode == Mode::Close
+            && self.listeners.len() == 1
+            && self.listeners[0].block_on_accept(TICK).is_ok()
+        {
+            self.accept_and_close();
+        } else {
+            self.poll();
+        }
+    }
+
+    /// Close mode on one listener: the thread does nothing but accept, so it blocks in `accept4` (waking
+    /// every tick for the stop flag) and skips the `epoll_wait` plus failed `accept4` that every emptied
+    /// accept queue would otherwise cost.
+    fn accept_and_close(mut self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.listeners[0].accept() {
+                Ok(conn) => self.admit(conn, 0),
+                Err(AcceptError::Drained | AcceptError::PeerGone) => {}
+                Err(AcceptError::Exhausted(limit)) => {
+                    self.counters.paused_by(limit);
+                    std::thread::sleep(ACCEPT_PAUSE);
+                }
+                Err(AcceptError::Failed(e)) => {
+                    eprintln!(
+                        "c1m: accept on {} failed: {e}; pausing",
+                        self.listeners[0].local_addr()
+                    );
+                    self.counters.paused_by(Limit::Memory);
+                    std::thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+        }
+    }
+
+    fn poll(mut self) {
         let mut events = Events::with_capacity(256);
         self.accept_all();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            let timeout = self.accept_paused_until.map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+            let timeout = self
+                .accept_paused_until
+                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
             if self.poller.wait(&mut events, timeout).is_err() {
                 break;
             }
@@ -117,7 +154,10 @@ impl EventLoop {
                     Err(AcceptError::PeerGone) => continue,
                     Err(AcceptError::Exhausted(limit)) => return self.pause_accepting(limit),
                     Err(AcceptError::Failed(e)) => {
-                        eprintln!("c1m: accept on {} failed: {e}; pausing", self.listeners[i].local_addr());
+                        eprintln!(
+                            "c1m: accept on {} failed: {e}; pausing",
+                            self.listeners[i].local_addr()
+                        );
                         return self.pause_accepting(Limit::Memory);
                     }
                 }
@@ -137,18 +177,23 @@ impl EventLoop {
             ThreadCounters::add(&self.counters.closed, 1);
             return;
         }
-        let interest = if self.config.mode == Mode::Echo { Interest::ReadWrite } else { Interest::Read };
+        let interest = if self.config.mode == Mode::Echo {
+            Interest::ReadWrite
+        } else {
+            Interest::Read
+        };
         let key = self.conns.insert(conn, now);
-        let registered = self.conns.get(key).map(|c| self.poller.register(c, u64::from(key), interest));
+        // Data that arrived before the registration is not lost: EPOLL_CTL_ADD reports current readiness.
+        let registered = self
+            .conns
+            .get(key)
+            .map(|c| self.poller.register(c, u64::from(key), interest));
         if let Some(Err(e)) = registered {
             let errno = e.raw_os_error().unwrap_or_default();
             let limit = classify(Phase::Epoll, errno, Clues::default()).unwrap_or(Limit::Memory);
             self.close(key);
             self.pause_accepting(limit);
-            return;
         }
-        // Data may have arrived between the handshake and the registration; an edge-triggered
-        // registration reports it anyway (EPOLL_CTL_ADD checks readiness), so nothing to do here.
     }
 
     fn close(&mut self, key: u32) {
@@ -160,7 +205,11 @@ impl EventLoop {
 
     fn on_ready(&mut self, ready: Readiness) {
         let key = ready.token as u32;
-        if self.config.mode == Mode::Echo && ready.writable && self.pending.contains_key(&key) && !self.flush(key) {
+        if self.config.mode == Mode::Echo
+            && ready.writable
+            && self.pending.contains_key(&key)
+            && !self.flush(key)
+        {
             return;
         }
         if ready.readable || ready.closed {
@@ -204,7 +253,9 @@ impl EventLoop {
             queued.extend_from_slice(&self.buf[..n]);
             return true;
         }
-        let Some(conn) = self.conns.get(key) else { return false };
+        let Some(conn) = self.conns.get(key) else {
+            return false;
+        };
         let sent = match conn.write(&self.buf[..n]) {
             Io::Moved(m) => m,
             Io::WouldBlock => 0,
@@ -227,8 +278,12 @@ impl EventLoop {
 
     /// Write queued echo bytes; false if the connection was closed.
     fn flush(&mut self, key: u32) -> bool {
-        let Some(conn) = self.conns.get(key) else { return false };
-        let Some(queued) = self.pending.get_mut(&key) else { return true };
+        let Some(conn) = self.conns.get(key) else {
+            return false;
+        };
+        let Some(queued) = self.pending.get_mut(&key) else {
+            return true;
+        };
         let mut sent = 0;
         let outcome = loop {
             if sent == queued.len() {

@@ -30,9 +30,15 @@ mod tests {
 
     #[test]
     fn tagged_json() {
-        let m = WorkerMessage::Ready { listen: vec!["127.0.0.1:7000".parse().unwrap()], rss_bytes: 4096 };
+        let m = WorkerMessage::Ready {
+            listen: vec!["127.0.0.1:7000".parse().unwrap()],
+            rss_bytes: 4096,
+        };
         let line = serde_json::to_string(&m).unwrap();
-        assert_eq!(line, r#"{"type":"ready","listen":["127.0.0.1:7000"],"rss_bytes":4096}"#);
+        assert_eq!(
+            line,
+            r#"{"type":"ready","listen":["127.0.0.1:7000"],"rss_bytes":4096}"#
+        );
         assert_eq!(serde_json::from_str::<WorkerMessage>(&line).unwrap(), m);
     }
 }

@@ -13,7 +13,9 @@ pub(crate) type MetricsText = Arc<Mutex<String>>;
 /// (one blocking thread, one request per connection), since scrapes come a few times a minute.
 pub(crate) fn spawn_responder(addr: SocketAddr, text: MetricsText) -> Result<SocketAddr, ServeError> {
     let listener = TcpListener::bind(addr).map_err(|source| ServeError::Metrics { addr, source })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Metrics { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Metrics { addr, source })?;
     thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {

@@ -36,6 +36,8 @@ pub struct ReadyInfo {
     pub somaxconn: Option<u64>,
     /// min(backlog, somaxconn): the accept queue the kernel really gives each listener.
     pub effective_backlog: u64,
+    /// Where Prometheus text is served, if asked for.
+    pub metrics: Option<SocketAddr>,
     /// The supervisor's process id.
     pub pid: u32,
 }
@@ -121,8 +123,12 @@ impl ServeStatus {
 
     /// The console status line.
     pub fn line(&self) -> String {
-        let (min, max) = self.workers.iter().fold((u64::MAX, 0), |(lo, hi), w| (lo.min(w.connections), hi.max(w.connections)));
-        let per_conn = self.user_bytes_per_connection.map_or("-".to_string(), |b| format!("{b:.1} B"));
+        let (min, max) = self.workers.iter().fold((u64::MAX, 0), |(lo, hi), w| {
+            (lo.min(w.connections), hi.max(w.connections))
+        });
+        let per_conn = self
+            .user_bytes_per_connection
+            .map_or("-".to_string(), |b| format!("{b:.1} B"));
         let mut line = format!(
             "held {} | {:.0} accepts/s | accepted {} closed {} | in {} out {} | user {}/conn | {} workers (min {} max {})",
             group(self.connections),
@@ -152,28 +158,110 @@ impl ServeStatus {
     pub fn prometheus(&self) -> String {
         let mut s = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = writeln!(s, "# HELP c1m_serve_{name} {help}\n# TYPE c1m_serve_{name} {kind}\nc1m_serve_{name} {value}");
+            let _ = writeln!(
+                s,
+                "# HELP c1m_serve_{name} {help}\n# TYPE c1m_serve_{name} {kind}\nc1m_serve_{name} {value}"
+            );
         };
-        metric("connections", "gauge", "Connections held now.", self.connections as f64);
-        metric("accepted_total", "counter", "Connections accepted.", self.accepted as f64);
-        metric("closed_total", "counter", "Connections closed.", self.closed as f64);
-        metric("bytes_in_total", "counter", "Bytes read from peers.", self.bytes_in as f64);
-        metric("bytes_out_total", "counter", "Bytes written to peers.", self.bytes_out as f64);
-        metric("closed_idle_total", "counter", "Connections closed by the idle timeout.", self.closed_idle as f64);
-        metric("closed_pending_cap_total", "counter", "Echo connections closed at the pending cap.", self.closed_pending_cap as f64);
-        metric("rss_bytes", "gauge", "Resident memory of all workers.", self.rss_bytes as f64);
-        metric("rss_baseline_bytes", "gauge", "Resident memory of all workers before any connection.", self.rss_baseline_bytes as f64);
-        metric("user_bytes_per_connection", "gauge", "User-space bytes per held connection.", self.user_bytes_per_connection.unwrap_or(0.0));
-        metric("workers_restarted_total", "counter", "Worker processes restarted.", self.workers_restarted as f64);
-        metric("effective_backlog", "gauge", "min(backlog, somaxconn).", self.effective_backlog as f64);
-        metric("listen_overflows_total", "counter", "TcpExt ListenOverflows since start.", self.listen_overflows.unwrap_or(0) as f64);
-        let _ = writeln!(s, "# HELP c1m_serve_accept_pauses_total Accept pauses by the limit that refused a socket.\n# TYPE c1m_serve_accept_pauses_total counter");
+        metric(
+            "connections",
+            "gauge",
+            "Connections held now.",
+            self.connections as f64,
+        );
+        metric(
+            "accepted_total",
+            "counter",
+            "Connections accepted.",
+            self.accepted as f64,
+        );
+        metric(
+            "closed_total",
+            "counter",
+            "Connections closed.",
+            self.closed as f64,
+        );
+        metric(
+            "bytes_in_total",
+            "counter",
+            "Bytes read from peers.",
+            self.bytes_in as f64,
+        );
+        metric(
+            "bytes_out_total",
+            "counter",
+            "Bytes written to peers.",
+            self.bytes_out as f64,
+        );
+        metric(
+            "closed_idle_total",
+            "counter",
+            "Connections closed by the idle timeout.",
+            self.closed_idle as f64,
+        );
+        metric(
+            "closed_pending_cap_total",
+            "counter",
+            "Echo connections closed at the pending cap.",
+            self.closed_pending_cap as f64,
+        );
+        metric(
+            "rss_bytes",
+            "gauge",
+            "Resident memory of all workers.",
+            self.rss_bytes as f64,
+        );
+        metric(
+            "rss_baseline_bytes",
+            "gauge",
+            "Resident memory of all workers before any connection.",
+            self.rss_baseline_bytes as f64,
+        );
+        metric(
+            "user_bytes_per_connection",
+            "gauge",
+            "User-space bytes per held connection.",
+            self.user_bytes_per_connection.unwrap_or(0.0),
+        );
+        metric(
+            "workers_restarted_total",
+            "counter",
+            "Worker processes restarted.",
+            self.workers_restarted as f64,
+        );
+        metric(
+            "effective_backlog",
+            "gauge",
+            "min(backlog, somaxconn).",
+            self.effective_backlog as f64,
+        );
+        metric(
+            "listen_overflows_total",
+            "counter",
+            "TcpExt ListenOverflows since start.",
+            self.listen_overflows.unwrap_or(0) as f64,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP c1m_serve_accept_pauses_total Accept pauses by the limit that refused a socket.\n# TYPE c1m_serve_accept_pauses_total counter"
+        );
         for (limit, n) in &self.accept_pauses {
-            let _ = writeln!(s, "c1m_serve_accept_pauses_total{{limit=\"{}\"}} {n}", limit.key());
+            let _ = writeln!(
+                s,
+                "c1m_serve_accept_pauses_total{{limit=\"{}\"}} {n}",
+                limit.key()
+            );
         }
-        let _ = writeln!(s, "# HELP c1m_serve_worker_connections Connections held by each worker.\n# TYPE c1m_serve_worker_connections gauge");
+        let _ = writeln!(
+            s,
+            "# HELP c1m_serve_worker_connections Connections held by each worker.\n# TYPE c1m_serve_worker_connections gauge"
+        );
         for w in &self.workers {
-            let _ = writeln!(s, "c1m_serve_worker_connections{{worker=\"{}\"}} {}", w.index, w.connections);
+            let _ = writeln!(
+                s,
+                "c1m_serve_worker_connections{{worker=\"{}\"}} {}",
+                w.index, w.connections
+            );
         }
         s
     }
@@ -183,7 +271,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -199,7 +287,11 @@ fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]
@@ -207,13 +299,28 @@ mod tests {
     use super::*;
 
     fn sample() -> ServeStatus {
-        let mut c = Counters { accepted: 1_234_567, closed: 567, bytes_in: 2048, ..Counters::default() };
+        let mut c = Counters {
+            accepted: 1_234_567,
+            closed: 567,
+            bytes_in: 2048,
+            ..Counters::default()
+        };
         c.accept_pauses.insert(Limit::NofileSoft, 3);
         let mut s = ServeStatus::from_counters(&c);
         s.user_bytes_per_connection = Some(8.25);
         s.workers = vec![
-            WorkerStatus { index: 0, pid: Some(10), connections: 600_000, rss_bytes: 1 },
-            WorkerStatus { index: 1, pid: None, connections: 634_000, rss_bytes: 1 },
+            WorkerStatus {
+                index: 0,
+                pid: Some(10),
+                connections: 600_000,
+                rss_bytes: 1,
+            },
+            WorkerStatus {
+                index: 1,
+                pid: None,
+                connections: 634_000,
+                rss_bytes: 1,
+            },
         ];
         s
     }
@@ -232,8 +339,14 @@ mod tests {
     fn prometheus_text() {
         let text = sample().prometheus();
         assert!(text.contains("\nc1m_serve_connections 1234000\n"), "{text}");
-        assert!(text.contains("c1m_serve_accept_pauses_total{limit=\"nofile_soft\"} 3"), "{text}");
-        assert!(text.contains("c1m_serve_worker_connections{worker=\"1\"} 634000"), "{text}");
+        assert!(
+            text.contains("c1m_serve_accept_pauses_total{limit=\"nofile_soft\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("c1m_serve_worker_connections{worker=\"1\"} 634000"),
+            "{text}"
+        );
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "bad sample line: {line}");

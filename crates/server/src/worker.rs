@@ -33,7 +33,11 @@ pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, ServeError> {
     Ok(stop)
 }
 
-fn run_worker_until(config: ServerConfig, out: &mut dyn Write, stop: Arc<AtomicBool>) -> Result<(), ServeError> {
+fn run_worker_until(
+    config: ServerConfig,
+    out: &mut dyn Write,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ServeError> {
     let threads = config.threads.max(1);
     let soft = c1m_kernel::own_nofile().soft.unwrap_or(1 << 20);
     let per_thread_capacity = (soft as usize).div_ceil(threads);
@@ -43,8 +47,11 @@ fn run_worker_until(config: ServerConfig, out: &mut dyn Write, stop: Arc<AtomicB
     let mut counters = Vec::with_capacity(threads);
     let mut bound = Vec::new();
     for t in 0..threads {
-        let listeners =
-            config.listen.iter().map(|a| Listener::bind(*a, config.backlog)).collect::<Result<Vec<_>, _>>()?;
+        let listeners = config
+            .listen
+            .iter()
+            .map(|a| Listener::bind(*a, config.backlog))
+            .collect::<Result<Vec<_>, _>>()?;
         if t == 0 {
             bound = listeners.iter().map(Listener::local_addr).collect();
         }
@@ -65,15 +72,26 @@ fn run_worker_until(config: ServerConfig, out: &mut dyn Write, stop: Arc<AtomicB
     ready.wait();
     let report = |out: &mut dyn Write, msg: &WorkerMessage| -> Result<(), ServeError> {
         let line = serde_json::to_string(msg).expect("worker messages serialize");
-        writeln!(out, "{line}").and_then(|_| out.flush()).map_err(ServeError::io("reporting to the supervisor"))
+        writeln!(out, "{line}")
+            .and_then(|_| out.flush())
+            .map_err(ServeError::io("reporting to the supervisor"))
     };
-    report(out, &WorkerMessage::Ready { listen: bound, rss_bytes: own_rss_bytes() })?;
+    report(
+        out,
+        &WorkerMessage::Ready {
+            listen: bound,
+            rss_bytes: own_rss_bytes(),
+        },
+    )?;
     let stats = || {
         let mut total = Counters::default();
         for c in &counters {
             total.merge(&c.snapshot());
         }
-        WorkerMessage::Stats { counters: total, rss_bytes: own_rss_bytes() }
+        WorkerMessage::Stats {
+            counters: total,
+            rss_bytes: own_rss_bytes(),
+        }
     };
     let mut next = Instant::now() + config.report_interval;
     while !stop.load(Ordering::Relaxed) {

@@ -62,9 +62,27 @@ mod tests {
 
     #[test]
     fn parses_sides() {
-        assert_eq!("7000".parse(), Ok(PortFilter { side: PortSide::Either, port: 7000 }));
-        assert_eq!("local=80".parse(), Ok(PortFilter { side: PortSide::Local, port: 80 }));
-        assert_eq!("remote=443".parse(), Ok(PortFilter { side: PortSide::Remote, port: 443 }));
+        assert_eq!(
+            "7000".parse(),
+            Ok(PortFilter {
+                side: PortSide::Either,
+                port: 7000
+            })
+        );
+        assert_eq!(
+            "local=80".parse(),
+            Ok(PortFilter {
+                side: PortSide::Local,
+                port: 80
+            })
+        );
+        assert_eq!(
+            "remote=443".parse(),
+            Ok(PortFilter {
+                side: PortSide::Remote,
+                port: 443
+            })
+        );
         for bad in ["", "0", "65536", "x", "peer=80", "local=", "-1"] {
             assert!(bad.parse::<PortFilter>().is_err(), "{bad} should be refused");
         }

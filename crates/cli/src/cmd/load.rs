@@ -40,7 +40,7 @@ pub struct Args {
     /// Messages per second per connection (with --message)
     #[arg(long, default_value = "1/s", value_parser = value::rate, requires = "message")]
     message_rate: u64,
-    /// Stop after this long whatever happens (default: ramp + connect timeout + hold + 30s)
+    /// Stop after this long whatever happens (default: twice the ramp + connect timeout + hold + 30s)
     #[arg(long, value_parser = value::duration)]
     duration: Option<Duration>,
     /// Write the full report (histograms included) as JSON to FILE, or `-` for one line on stdout
@@ -68,7 +68,9 @@ fn workers(s: &str) -> Result<Workers, String> {
     if s == "auto" {
         return Ok(Workers(None));
     }
-    s.parse().map(|n| Workers(Some(n))).map_err(|_| format!("invalid workers '{s}': expected auto or a number of processes such as 4"))
+    s.parse()
+        .map(|n| Workers(Some(n)))
+        .map_err(|_| format!("invalid workers '{s}': expected auto or a number of processes such as 4"))
 }
 
 /// Run `c1m load`.
@@ -81,12 +83,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workers: args.workers.0,
         hold: args.hold,
         connect_timeout: args.connect_timeout,
-        message: args.message.map(|bytes| MessagePlan { bytes: bytes.min(u64::from(u32::MAX)) as u32, rate: args.message_rate }),
+        message: args.message.map(|bytes| MessagePlan {
+            bytes: bytes.min(u64::from(u32::MAX)) as u32,
+            rate: args.message_rate,
+        }),
         duration: args.duration,
         shard: args.shard.unwrap_or(Shard::WHOLE),
         allow_remote: args.allow_remote,
     };
     let plan = request.resolve()?;
+    let half_range = plan.port_range.len() / 2;
+    if plan.connections_per_pair() > half_range {
+        eprintln!(
+            "c1m: note: {} connections per (source, target) pair is more than half the {} ephemeral ports; \
+             connects slow down past half and fail past all of them; --sources auto spreads them",
+            plan.connections_per_pair(),
+            plan.port_range.len()
+        );
+    }
     let mode = match (args.no_progress, args.progress.as_str()) {
         (true, _) | (_, "off") => ProgressMode::Off,
         (_, "json") => ProgressMode::Json,
@@ -104,7 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.json {
         write_report(&report, path)?;
     }
-    Ok(if report.verdict.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Write `report` as pretty JSON to `path`, or as one line on stdout for `-`.

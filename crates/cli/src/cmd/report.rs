@@ -38,7 +38,10 @@ enum Command {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Merge { files, out } => {
-            let reports = files.iter().map(|f| read_report(f)).collect::<anyhow::Result<Vec<_>>>()?;
+            let reports = files
+                .iter()
+                .map(|f| read_report(f))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let merged = LoadReport::merge_shards(reports)?;
             match out {
                 Some(path) => {
@@ -71,7 +74,12 @@ fn read_report(path: &Path) -> anyhow::Result<LoadReport> {
             .rev()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .find(|v| v.get("kind").and_then(|k| k.as_str()) == Some(REPORT_KIND))
-            .with_context(|| format!("{} holds no c1m load report: expected the JSON written by `c1m load --json`", path.display()))?,
+            .with_context(|| {
+                format!(
+                    "{} holds no c1m load report: expected the JSON written by `c1m load --json`",
+                    path.display()
+                )
+            })?,
     };
     match value.get("kind").and_then(|k| k.as_str()) {
         Some(REPORT_KIND) => {}

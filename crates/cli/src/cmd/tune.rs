@@ -184,8 +184,11 @@ fn print_rollback(out: &mut dyn Write, r: &RolledBack) -> std::io::Result<()> {
     for f in &r.failed {
         writeln!(out, "  {RED}failed{RED:#}    {}: {}", f.key, f.error)?;
     }
-    for f in &r.files {
+    for f in &r.files_restored {
         writeln!(out, "  restored  {}", f.display())?;
+    }
+    for f in &r.files_removed {
+        writeln!(out, "  removed   {} (tune had created it)", f.display())?;
     }
     Ok(())
 }

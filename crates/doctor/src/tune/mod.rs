@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use c1m_kernel::{Limit, ProcRoot, Snapshot, is_root, read_sysctl, write_sysctl};
+use c1m_kernel::{Limit, ProcRoot, ReadError, Snapshot, is_root, read_sysctl, write_sysctl};
 use serde::{Deserialize, Serialize};
 
 use crate::{Report, Role, Status};
@@ -33,12 +33,15 @@ pub const FAULT_ENV: &str = "C1M_TUNE_FAULT";
 /// (`tcp_tw_reuse` 2 = loopback only, 1 = everywhere).
 const MODE_KEYS: &[&str] = &["net.ipv4.tcp_tw_reuse"];
 
-/// Keys under `net.` that are global rather than per network namespace.
+/// Keys under `net.` that are global rather than per network namespace (the conntrack limits are per namespace
+/// in name only: a child namespace sees them read-only, and the initial one's value applies to all).
 const GLOBAL_NET_KEYS: &[&str] = &[
     "net.ipv4.tcp_mem",
     "net.ipv4.tcp_max_orphans",
     "net.core.netdev_max_backlog",
     "net.core.default_qdisc",
+    "net.netfilter.nf_conntrack_max",
+    "net.netfilter.nf_conntrack_buckets",
 ];
 
 /// Whether a sysctl belongs to the network namespace (so a throwaway netns isolates writing it).
@@ -188,6 +191,9 @@ pub enum TuneError {
         /// What is wrong.
         reason: String,
     },
+    /// A sysctl could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// `--rollback` without a file and no backup to take.
     #[error("no backup to roll back in {}: tune has not changed anything here (or every backup is rolled back already)", .0.display())]
     NoBackup(PathBuf),
@@ -222,6 +228,19 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TuneError + '_ {
     }
 }
 
+/// Write a sysctl and read it back: the kernel may clamp or refuse a value without an error.
+fn write_checked(root: &ProcRoot, key: &str, value: &str) -> Result<(), String> {
+    write_sysctl(root, key, value).map_err(|e| e.to_string())?;
+    match read_sysctl(root, key) {
+        Ok(Some(now)) if now.split_whitespace().eq(value.split_whitespace()) => Ok(()),
+        Ok(now) => Err(format!(
+            "wrote {value} but the kernel reads back {}",
+            now.as_deref().unwrap_or("nothing")
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Apply `plan`: save a backup of every value and file it will touch, then write the values live (and the
 /// boot-time files with `persist`). A plan with no changes writes nothing and leaves no backup.
 pub fn apply(plan: &TunePlan, opts: &TuneOptions) -> Result<Applied, TuneError> {
@@ -250,12 +269,7 @@ pub fn apply(plan: &TunePlan, opts: &TuneOptions) -> Result<Applied, TuneError> 
     let mut values = Vec::new();
     for c in &plan.changes {
         // Re-read: the backup must hold what the kernel has at this moment, not what the snapshot saw.
-        let before = read_sysctl(&opts.root, &c.key)
-            .map_err(|e| TuneError::Io {
-                path: opts.root.path(&c.key),
-                source: io::Error::other(e.to_string()),
-            })?
-            .unwrap_or_else(|| c.from.clone());
+        let before = read_sysctl(&opts.root, &c.key)?.unwrap_or_else(|| c.from.clone());
         values.push(SavedValue {
             key: c.key.clone(),
             before,
@@ -302,11 +316,11 @@ pub fn apply(plan: &TunePlan, opts: &TuneOptions) -> Result<Applied, TuneError> 
     let mut written = Vec::new();
     let mut failed = Vec::new();
     for c in &plan.changes {
-        match write_sysctl(&opts.root, &c.key, &c.to) {
+        match write_checked(&opts.root, &c.key, &c.to) {
             Ok(()) => written.push(c.clone()),
-            Err(e) => failed.push(Failed {
+            Err(error) => failed.push(Failed {
                 key: c.key.clone(),
-                error: e.to_string(),
+                error,
             }),
         }
     }
@@ -334,8 +348,10 @@ pub struct RolledBack {
     pub unchanged: Vec<String>,
     /// Keys that could not be restored.
     pub failed: Vec<Failed>,
-    /// Files restored to their saved contents or removed.
-    pub files: Vec<PathBuf>,
+    /// Files written back with their saved contents.
+    pub files_restored: Vec<PathBuf>,
+    /// Files tune had created, removed.
+    pub files_removed: Vec<PathBuf>,
 }
 
 /// Restore every value and file saved in `backup` (or in the latest backup not yet rolled back).
@@ -353,7 +369,8 @@ pub fn rollback(backup: Option<&Path>, opts: &TuneOptions) -> Result<RolledBack,
         restored: vec![],
         unchanged: vec![],
         failed: vec![],
-        files: vec![],
+        files_restored: vec![],
+        files_removed: vec![],
     };
     for v in &saved.values {
         let now = read_sysctl(&opts.root, &v.key).ok().flatten();
@@ -361,29 +378,34 @@ pub fn rollback(backup: Option<&Path>, opts: &TuneOptions) -> Result<RolledBack,
             done.unchanged.push(v.key.clone());
             continue;
         }
-        match write_sysctl(&opts.root, &v.key, &v.before) {
+        match write_checked(&opts.root, &v.key, &v.before) {
             Ok(()) => done.restored.push(v.key.clone()),
-            Err(e) => done.failed.push(Failed {
+            Err(error) => done.failed.push(Failed {
                 key: v.key.clone(),
-                error: e.to_string(),
+                error,
             }),
         }
     }
     for f in &saved.files {
         match &f.before {
-            Some(text) => write_atomic(&f.path, text.as_bytes()).map_err(io_err(&f.path))?,
-            None => match fs::remove_file(&f.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(TuneError::Io {
-                        path: f.path.clone(),
-                        source,
-                    });
+            Some(text) => {
+                write_atomic(&f.path, text.as_bytes()).map_err(io_err(&f.path))?;
+                done.files_restored.push(f.path.clone());
+            }
+            None => {
+                match fs::remove_file(&f.path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(TuneError::Io {
+                            path: f.path.clone(),
+                            source,
+                        });
+                    }
                 }
-            },
+                done.files_removed.push(f.path.clone());
+            }
         }
-        done.files.push(f.path.clone());
     }
     if done.failed.is_empty() {
         done.backup = backup::mark_rolled_back(&path)?;
@@ -484,6 +506,8 @@ mod tests {
         assert_eq!(values(&opts.root, &keys), before);
         assert_eq!(fs::read_to_string(&conf).unwrap(), "# an older file\n");
         assert!(!modules_conf_path(&opts.etc_root).exists());
+        assert_eq!(done.files_restored, std::slice::from_ref(&conf));
+        assert_eq!(done.files_removed, [modules_conf_path(&opts.etc_root)]);
         assert!(done.backup.to_string_lossy().ends_with(".rolled-back.json"));
         assert!(matches!(rollback(None, &opts), Err(TuneError::NoBackup(_))));
     }

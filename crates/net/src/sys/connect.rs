@@ -12,8 +12,17 @@ const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
 
 /// `socket(AF_INET[6], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)`—A fresh non-blocking TCP socket.
 pub fn tcp_socket(ipv6: bool) -> Result<OwnedFd, Errno> {
-    let family = if ipv6 { AddressFamily::INET6 } else { AddressFamily::INET };
-    rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)
+    let family = if ipv6 {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
 }
 
 /// `setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)`—Let a later `bind(ip, 0)` leave the port to `connect`, so ports
@@ -29,7 +38,12 @@ pub fn set_local_port_range(fd: impl AsFd, lo: u16, hi: u16) -> Result<(), Errno
     set_int_option(fd, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, packed as libc::c_int)
 }
 
-fn set_int_option(fd: impl AsFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> Result<(), Errno> {
+fn set_int_option(
+    fd: impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> Result<(), Errno> {
     // SAFETY: the fd is borrowed and open for the call; `value` lives on this frame for the duration of the
     // call and the length passed is exactly its size; the kernel only reads from it.
     let rc = unsafe {
@@ -41,7 +55,11 @@ fn set_int_option(fd: impl AsFd, level: libc::c_int, name: libc::c_int, value: l
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL)) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
+    }
 }
 
 /// `bind(fd, (ip, 0))`—Pick the source address; with [`set_bind_address_no_port`] the port waits for

@@ -11,7 +11,13 @@ use rustix::process::{
 /// `setrlimit(RLIMIT_NOFILE, {hard, hard})`: raise the soft limit to the hard one.
 fn raise_nofile_to_hard() -> Result<(), Errno> {
     let r = getrlimit(Resource::Nofile);
-    setrlimit(Resource::Nofile, Rlimit { current: r.maximum, maximum: r.maximum })
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: r.maximum,
+            maximum: r.maximum,
+        },
+    )
 }
 
 /// Make `cmd`'s child raise its soft RLIMIT_NOFILE to its hard limit between fork and exec, and die with

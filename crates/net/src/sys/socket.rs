@@ -8,9 +8,22 @@ use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, Socket
 
 /// `socket(2)` + `SO_REUSEADDR` (+ `SO_REUSEPORT`) + `bind(2)` (+ `listen(2)` when `backlog` is given), all
 /// non-blocking and close-on-exec. Returns the socket and the address it is bound to (the real port for 0).
-pub(crate) fn bind_stream(addr: SocketAddr, reuseport: bool, backlog: Option<i32>) -> Result<(OwnedFd, SocketAddr), Errno> {
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
-    let fd = net::socket_with(family, SocketType::STREAM, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)?;
+pub(crate) fn bind_stream(
+    addr: SocketAddr,
+    reuseport: bool,
+    backlog: Option<i32>,
+) -> Result<(OwnedFd, SocketAddr), Errno> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
     if reuseport {
         sockopt::set_socket_reuseport(&fd, true)?;
@@ -43,3 +56,9 @@ pub(crate) fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     net::send(fd, buf, SendFlags::NOSIGNAL)
 }
 
+/// `ioctl(FIONBIO, 0)` + `SO_RCVTIMEO`: make `fd` blocking, with reads and accepts giving up (EAGAIN) after
+/// `timeout`.
+pub(crate) fn set_blocking_with_timeout(fd: impl AsFd, timeout: std::time::Duration) -> Result<(), Errno> {
+    rustix::io::ioctl_fionbio(&fd, false)?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(timeout))
+}

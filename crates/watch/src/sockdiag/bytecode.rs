@@ -61,7 +61,11 @@ mod tests {
         let mut len = code.len() as isize;
         let mut pc = 0usize;
         while len > 0 {
-            let (op, yes, no) = (code[pc], code[pc + 1], u16::from_ne_bytes([code[pc + 2], code[pc + 3]]));
+            let (op, yes, no) = (
+                code[pc],
+                code[pc + 1],
+                u16::from_ne_bytes([code[pc + 2], code[pc + 3]]),
+            );
             let port = || u16::from_ne_bytes([code[pc + 6], code[pc + 7]]);
             let ok = match op {
                 BC_S_EQ => sport == port(),
@@ -92,8 +96,12 @@ mod tests {
 
     #[test]
     fn several_ports_and_sides() {
-        let code = compile(&["local=80".parse().unwrap(), "remote=443".parse().unwrap(), "9000".parse().unwrap()])
-            .unwrap();
+        let code = compile(&[
+            "local=80".parse().unwrap(),
+            "remote=443".parse().unwrap(),
+            "9000".parse().unwrap(),
+        ])
+        .unwrap();
         assert!(run(&code, 80, 1));
         assert!(!run(&code, 1, 80));
         assert!(run(&code, 1, 443));
@@ -108,7 +116,10 @@ mod tests {
         let code = compile(&["1".parse().unwrap(), "2".parse().unwrap()]).unwrap();
         let mut pc = 0;
         while pc < code.len() {
-            let (yes, no) = (usize::from(code[pc + 1]), usize::from(u16::from_ne_bytes([code[pc + 2], code[pc + 3]])));
+            let (yes, no) = (
+                usize::from(code[pc + 1]),
+                usize::from(u16::from_ne_bytes([code[pc + 2], code[pc + 3]])),
+            );
             let remaining = code.len() - pc;
             assert!(yes % 4 == 0 && yes <= remaining + 4 && no % 4 == 0 && no <= remaining + 4);
             pc += yes;

@@ -9,6 +9,9 @@ use super::DiagError;
 /// one walk of the kernel's socket hash returns IPv4 and IPv6 sockets together (half the work of `ss`,
 /// which walks once per family).
 const TCPDIAG_GETSOCK: u16 = 18;
+/// `SOCK_DIAG_BY_FAMILY`: the request naming one address family.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const IPPROTO_TCP: u8 = 6;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -27,16 +30,11 @@ const AF_INET6: u8 = 10;
 /// Every state bit from ESTABLISHED (1) to CLOSING (11); the kernel adds NEW_SYN_RECV for SYN_RECV.
 pub(crate) const ALL_STATES: u32 = 0xffe;
 
-/// Encode a dump request for sockets in `states` (a bit per kernel state number), filtered by `bytecode`.
+/// Encode a dump request for IPv4 and IPv6 sockets in `states` (a bit per kernel state number), filtered
+/// by `bytecode`.
 pub(crate) fn dump_request(seq: u32, states: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
     let attr_len = bytecode.map_or(0, |bc| 4 + bc.len());
-    let total = NLMSG_HDR_LEN + REQ_LEN + attr_len;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_ne_bytes());
-    out.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
-    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
+    let mut out = header(TCPDIAG_GETSOCK, seq, REQ_LEN + attr_len);
     // family 0 (both), no address prefixes, no extensions: the cheapest record the kernel can send.
     out.extend_from_slice(&[0u8; 4 + 48]);
     out.extend_from_slice(&states.to_ne_bytes());
@@ -46,6 +44,27 @@ pub(crate) fn dump_request(seq: u32, states: u32, bytecode: Option<&[u8]>) -> Ve
         out.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
         out.extend_from_slice(bc);
     }
+    out
+}
+
+/// Encode a dump request for IPv6 sockets only, in `states` (`struct inet_diag_req_v2`).
+pub(crate) fn ipv6_dump_request(seq: u32, states: u32) -> Vec<u8> {
+    let mut out = header(SOCK_DIAG_BY_FAMILY, seq, 56);
+    out.extend_from_slice(&[AF_INET6, IPPROTO_TCP, 0, 0]);
+    out.extend_from_slice(&states.to_ne_bytes());
+    out.extend_from_slice(&[0u8; 48]);
+    out
+}
+
+/// A `struct nlmsghdr` for a dump request with `body` bytes after it.
+fn header(kind: u16, seq: u32, body: usize) -> Vec<u8> {
+    let total = NLMSG_HDR_LEN + body;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
     out
 }
 
@@ -70,12 +89,18 @@ pub(crate) fn records(buf: &[u8], seq: u32) -> impl Iterator<Item = Result<Recor
         let rest = &buf[off..];
         if rest.len() < NLMSG_HDR_LEN {
             off = buf.len();
-            return Some(Err(DiagError::Malformed(format!("{} trailing bytes, less than a header", rest.len()))));
+            return Some(Err(DiagError::Malformed(format!(
+                "{} trailing bytes, less than a header",
+                rest.len()
+            ))));
         }
         let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
         if len < NLMSG_HDR_LEN || len > rest.len() {
             off = buf.len();
-            return Some(Err(DiagError::Malformed(format!("message length {len} with {} bytes left", rest.len()))));
+            return Some(Err(DiagError::Malformed(format!(
+                "message length {len} with {} bytes left",
+                rest.len()
+            ))));
         }
         off += (len + 3) & !3;
         let kind = u16::from_ne_bytes([rest[4], rest[5]]);
@@ -87,12 +112,15 @@ pub(crate) fn records(buf: &[u8], seq: u32) -> impl Iterator<Item = Result<Recor
             match kind {
                 NLMSG_DONE => Ok(Record::Done),
                 NLMSG_ERROR => {
-                    let errno = body.get(..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                    let errno = body
+                        .get(..4)
+                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
                     Err(DiagError::Kernel(std::io::Error::from_raw_os_error(-errno)))
                 }
-                _ if body.len() < DIAG_MSG_LEN => {
-                    Err(DiagError::Malformed(format!("socket record of {} bytes, expected at least 72", body.len())))
-                }
+                _ if body.len() < DIAG_MSG_LEN => Err(DiagError::Malformed(format!(
+                    "socket record of {} bytes, expected at least 72",
+                    body.len()
+                ))),
                 _ => Ok(Record::Socket(DiagMsg(body))),
             }
         })
@@ -121,6 +149,7 @@ impl DiagMsg<'_> {
     }
 
     /// The remote address and port (`id.idiag_dst`, `id.idiag_dport`).
+    #[cfg(test)]
     pub(crate) fn remote(&self) -> SocketAddr {
         SocketAddr::new(self.addr(24), u16::from_be_bytes([self.0[6], self.0[7]]))
     }
@@ -163,19 +192,40 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(req[68..72].try_into().unwrap()), ALL_STATES);
         let with_bc = dump_request(1, ALL_STATES, Some(&[1, 2, 3, 4]));
         assert_eq!(with_bc.len(), 84);
-        assert_eq!(u16::from_ne_bytes([with_bc[76], with_bc[77]]), 8, "attribute length");
-        assert_eq!(u16::from_ne_bytes([with_bc[78], with_bc[79]]), INET_DIAG_REQ_BYTECODE);
+        assert_eq!(
+            u16::from_ne_bytes([with_bc[76], with_bc[77]]),
+            8,
+            "attribute length"
+        );
+        assert_eq!(
+            u16::from_ne_bytes([with_bc[78], with_bc[79]]),
+            INET_DIAG_REQ_BYTECODE
+        );
         assert_eq!(&with_bc[80..], &[1, 2, 3, 4]);
+        let v6 = ipv6_dump_request(2, 1 << 1);
+        assert_eq!(v6.len(), 72);
+        assert_eq!(u16::from_ne_bytes([v6[4], v6[5]]), SOCK_DIAG_BY_FAMILY);
+        assert_eq!((v6[16], v6[17]), (AF_INET6, IPPROTO_TCP));
+        assert_eq!(u32::from_ne_bytes(v6[20..24].try_into().unwrap()), 2);
     }
 
     #[test]
     fn truncated_and_lying_lengths_are_errors() {
-        assert!(matches!(records(&[0u8; 8], 1).next(), Some(Err(DiagError::Malformed(_)))));
+        assert!(matches!(
+            records(&[0u8; 8], 1).next(),
+            Some(Err(DiagError::Malformed(_)))
+        ));
         let mut msg = vec![0u8; 16];
         msg[0..4].copy_from_slice(&200u32.to_ne_bytes());
-        assert!(matches!(records(&msg, 1).next(), Some(Err(DiagError::Malformed(_)))));
+        assert!(matches!(
+            records(&msg, 1).next(),
+            Some(Err(DiagError::Malformed(_)))
+        ));
         msg[0..4].copy_from_slice(&4u32.to_ne_bytes());
-        assert!(matches!(records(&msg, 1).next(), Some(Err(DiagError::Malformed(_)))));
+        assert!(matches!(
+            records(&msg, 1).next(),
+            Some(Err(DiagError::Malformed(_)))
+        ));
     }
 
     #[test]

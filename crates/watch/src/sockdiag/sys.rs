@@ -34,7 +34,10 @@ impl DiagSocket {
     pub(crate) fn send(&self, request: &[u8]) -> io::Result<()> {
         let sent = rustix::net::send(&self.fd, request, SendFlags::empty())?;
         if sent != request.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short send of a sock_diag request"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short send of a sock_diag request",
+            ));
         }
         Ok(())
     }
