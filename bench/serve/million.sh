@@ -51,9 +51,10 @@ echo "$LAST" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 per = [w["connections"] for w in s["workers"]]
-print(f"held {s[\"connections\"]:,} on {len(per)} workers (min {min(per):,} max {max(per):,}); "
-      f"user-space {s[\"user_bytes_per_connection\"]:.2f} B/conn "
-      f"(RSS {s[\"rss_bytes\"]/2**20:.1f} MiB, baseline {s[\"rss_baseline_bytes\"]/2**20:.1f} MiB); "
-      f"listen_overflows {s[\"listen_overflows\"]}; accept_pauses {s[\"accept_pauses\"]}")'
+held, user = s["connections"], s["user_bytes_per_connection"]
+rss, base = s["rss_bytes"] / 2**20, s["rss_baseline_bytes"] / 2**20
+print(f"held {held:,} on {len(per)} workers (min {min(per):,} max {max(per):,}); user-space {user:.2f} B/conn "
+      f"(RSS {rss:.1f} MiB, baseline {base:.1f} MiB)")
+print("listen_overflows", s["listen_overflows"], "accept_pauses", s["accept_pauses"])'
 echo "ramp to $N held: ${RAMP}s; kernel slab delta $(( (SLAB1 - SLAB0) / 1024 )) MiB = $(( (SLAB1 - SLAB0) * 1024 / N )) B/conn (both ends)"
 echo "logs: $OUT"

@@ -251,7 +251,12 @@ fn small_bench_reports_and_restores_what_tune_changed() {
     assert_eq!(field(&steps[1], "connections"), 5000);
     // Both ends of 5,000 connections live in this namespace.
     assert!(field(&steps[1], "sockets.established").as_u64().unwrap() >= 10_000);
-    assert!(field(&steps[1], "socket_slab_bytes_per_connection").as_f64().unwrap() > 1000.0);
+    assert!(
+        field(&steps[1], "socket_slab_bytes_per_connection")
+            .as_f64()
+            .unwrap()
+            > 1000.0
+    );
 
     let tuned = field(&report, "tuned").as_array().unwrap();
     let somaxconn = tuned
@@ -412,5 +417,38 @@ fn bad_input_gets_a_one_line_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn echo_mode_measures_round_trips_at_each_step() {
+    let out = run_ok(Command::new(C1M).args([
+        "bench",
+        "-c",
+        "2000",
+        "--steps",
+        "2",
+        "--rate",
+        "10k/s",
+        "--mode",
+        "echo",
+        "--message",
+        "32",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_schema(&report);
+    assert_eq!(field(&report, "plan.message.bytes"), 32);
+    for step in field(&report, "runs").as_array().unwrap()[0]["steps"]
+        .as_array()
+        .unwrap()
+    {
+        let rtt = field(step, "rtt");
+        assert!(field(rtt, "count").as_u64().unwrap() > 0, "{rtt}");
+        let (p50, p99) = (
+            field(rtt, "p50_us").as_f64().unwrap(),
+            field(rtt, "p99_us").as_f64().unwrap(),
+        );
+        assert!(p50 > 0.0 && p50 <= p99, "{rtt}");
     }
 }

@@ -503,7 +503,6 @@ impl Drop for PodNetns {
 /// ports wide) runs shard 0 of 4 of 2,400 connections to one server port: 600 connections, within its 1,000
 /// ports.
 #[test]
-#[ignore = "c1m load gives each shard 1/N of the port range even alone in its namespace (docs/cluster.md)"]
 fn a_shard_alone_in_its_pod_uses_the_whole_port_range() {
     let pod = PodNetns::new(format!("c1m-deploy-shard-{}", std::process::id()));
     pod.run("sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 40999"]);

@@ -131,10 +131,12 @@ impl LoadPlan {
         self.scheduled(self.connections)
     }
 
-    /// The ports of `lane`: one slice of the range per (shard, worker), so lanes never scan each other's
-    /// ports, and `None` when slices would be too narrow to help.
+    /// The ports of `lane`: one slice of the range per worker of this shard, so workers never scan each
+    /// other's ports. Shards are not sliced: a shard normally runs alone in its own host or pod (its own
+    /// network namespace) and needs the whole range there; shards that do share a host carry 1/N of the
+    /// connections each, so the kernel's 4-tuple check lets them share the same slices.
     pub fn port_slice(&self, lane: Lane) -> Option<PortSlice> {
-        let lanes = u64::from(lane.shard.count) * u64::from(lane.workers);
+        let lanes = u64::from(lane.workers);
         let width = self.port_range.len() / lanes.max(1);
         if width < MIN_PORTS_PER_SLICE {
             return Some(PortSlice {
@@ -142,7 +144,7 @@ impl LoadPlan {
                 hi: self.port_range.high,
             });
         }
-        let slot = u64::from(lane.shard.index) * u64::from(lane.workers) + u64::from(lane.worker);
+        let slot = u64::from(lane.worker);
         let lo = u64::from(self.port_range.low) + slot * width;
         Some(PortSlice {
             lo: lo as u16,
@@ -276,17 +278,18 @@ mod tests {
 
     #[test]
     fn port_slices_are_disjoint_and_inside_the_range() {
-        let p = plan(1000, Shard { index: 1, count: 2 }, 3);
-        let slices: Vec<PortSlice> = (0..3).map(|w| p.port_slice(p.lane(w)).unwrap()).collect();
-        let other = plan(1000, Shard { index: 0, count: 2 }, 3);
-        let mut all: Vec<PortSlice> = (0..3).map(|w| other.port_slice(other.lane(w)).unwrap()).collect();
-        all.extend(&slices);
+        let p = plan(1000, Shard { index: 1, count: 2 }, 6);
+        let mut all: Vec<PortSlice> = (0..6).map(|w| p.port_slice(p.lane(w)).unwrap()).collect();
         all.sort_by_key(|s| s.lo);
         assert_eq!(all[0].lo, 32768);
         for pair in all.windows(2) {
             assert!(pair[0].hi < pair[1].lo);
         }
         assert!(all[5].hi <= 60999);
+        assert!(all[5].hi >= 60999 - 6, "the workers of one shard cover the whole range: {all:?}");
+        // Another shard (normally another host) gets the same whole range, not a fraction of it.
+        let other = plan(1000, Shard { index: 0, count: 2 }, 6);
+        assert_eq!(other.port_slice(other.lane(0)), p.port_slice(p.lane(0)));
         // Too many lanes for useful slices: every lane uses the whole range (still scanned without parity).
         let crowded = plan(1000, Shard { index: 0, count: 1 }, 1000);
         assert_eq!(

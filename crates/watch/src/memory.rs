@@ -167,11 +167,9 @@ impl KernelMemory {
         memory.proc_fd_slab_bytes = charge(PROC_FD_CACHES, "proc_fd");
         memory.minisocket_slab_bytes = charge(MINISOCKET_CACHES, "minisocket");
         memory.slab = charged;
-        if established > 0 {
-            memory.bytes_per_established = Some(memory.socket_slab_bytes / established);
-            let with_proc = memory.socket_slab_bytes.saturating_add(memory.proc_fd_slab_bytes);
-            memory.bytes_per_established_with_proc_fd = Some(with_proc / established);
-        }
+        memory.bytes_per_established = memory.socket_slab_bytes.checked_div(established);
+        let with_proc = memory.socket_slab_bytes.saturating_add(memory.proc_fd_slab_bytes);
+        memory.bytes_per_established_with_proc_fd = with_proc.checked_div(established);
         memory
     }
 }

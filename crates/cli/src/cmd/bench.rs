@@ -92,13 +92,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         c1m_bench::guardian::guard(std::io::stdin().lock(), std::io::stdout().lock());
         return Ok(ExitCode::SUCCESS);
     }
-    if let Target::Connections(n) = args.connections {
-        if u64::from(args.steps) > n {
-            anyhow::bail!(
-                "invalid steps {}: more steps than the {n} connections to open",
-                args.steps
-            );
-        }
+    if let Target::Connections(n) = args.connections
+        && u64::from(args.steps) > n
+    {
+        anyhow::bail!(
+            "invalid steps {}: more steps than the {n} connections to open",
+            args.steps
+        );
     }
     if args.compare.is_some() && args.mode == "echo" {
         anyhow::bail!("--compare runs the baselines' hold servers only: drop --mode echo to compare");
