@@ -12,7 +12,9 @@ pub fn count(s: &str) -> Result<u64, String> {
         return Err(format!("invalid count '{s}': must be at least 1"));
     }
     if n > 100_000_000 {
-        return Err(format!("invalid count '{s}': more than 100M connections is not a plan for one machine"));
+        return Err(format!(
+            "invalid count '{s}': more than 100M connections is not a plan for one machine"
+        ));
     }
     Ok(n)
 }
@@ -20,7 +22,9 @@ pub fn count(s: &str) -> Result<u64, String> {
 /// A rate in events per second: `20000`, `20k`, `20000/s` or `20k/s`. Zero is refused.
 pub fn rate(s: &str) -> Result<u64, String> {
     let body = s.strip_suffix("/s").unwrap_or(s);
-    let n = scaled(body).ok_or_else(|| format!("invalid rate '{s}': expected a positive number per second such as 20000/s or 20k/s"))?;
+    let n = scaled(body).ok_or_else(|| {
+        format!("invalid rate '{s}': expected a positive number per second such as 20000/s or 20k/s")
+    })?;
     if n == 0 {
         return Err(format!("invalid rate '{s}': must be at least 1/s"));
     }
@@ -30,14 +34,20 @@ pub fn rate(s: &str) -> Result<u64, String> {
 /// A duration with a unit: `500ms`, `10s`, `2m`, `1h`, or a combination such as `1m30s`. A bare number is
 /// refused because `10` could mean seconds or milliseconds.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration '{s}': expected a number with a unit (ms, s, m, h), such as 500ms, 30s or 2m");
+    let err = || {
+        format!(
+            "invalid duration '{s}': expected a number with a unit (ms, s, m, h), such as 500ms, 30s or 2m"
+        )
+    };
     if s.is_empty() {
         return Err(err());
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(err());
         }
@@ -61,14 +71,34 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A duration as [`duration`] that must also be longer than zero (timeouts, run lengths).
+pub fn nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err(format!("invalid duration '{s}': must be longer than zero"));
+    }
+    Ok(d)
+}
+
 /// A byte size: `64`, `4096`, `64KiB`, `1MiB`, `64k`, `1M` (powers of 1024).
 pub fn bytes(s: &str) -> Result<u64, String> {
-    let err = || format!("invalid size '{s}': expected a number of bytes with an optional K/KiB, M/MiB or G/GiB suffix");
+    let err = || {
+        format!(
+            "invalid size '{s}': expected a number of bytes with an optional K/KiB, M/MiB or G/GiB suffix"
+        )
+    };
     let lower = s.to_ascii_lowercase();
-    let (num, mult) = [("gib", 1u64 << 30), ("mib", 1 << 20), ("kib", 1 << 10), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)]
-        .iter()
-        .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|n| (n, *m)))
-        .unwrap_or((lower.as_str(), 1));
+    let (num, mult) = [
+        ("gib", 1u64 << 30),
+        ("mib", 1 << 20),
+        ("kib", 1 << 10),
+        ("g", 1 << 30),
+        ("m", 1 << 20),
+        ("k", 1 << 10),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| lower.strip_suffix(suffix).map(|n| (n, *m)))
+    .unwrap_or((lower.as_str(), 1));
     let n: u64 = num.replace('_', "").parse().map_err(|_| err())?;
     n.checked_mul(mult).ok_or_else(err)
 }
@@ -125,6 +155,9 @@ mod tests {
         for bad in ["", "10", "s", "10x", "-5s", "1000h"] {
             assert!(duration(bad).is_err(), "{bad} should be refused");
         }
+        assert_eq!(duration("0s"), Ok(Duration::ZERO));
+        assert!(nonzero_duration("0s").is_err());
+        assert_eq!(nonzero_duration("2s"), Ok(Duration::from_secs(2)));
     }
 
     #[test]

@@ -115,12 +115,18 @@ const CASES: &[Case] = &[
     usage(&["load", TARGET, "--hold", "10"], "'10'"),
     usage(&["load", TARGET, "--connect-timeout", "-1s"], "-1"),
     usage(&["load", TARGET, "--duration", "1000h"], "1000h"),
+    usage(&["load", TARGET, "--duration", "0s"], "0s"),
+    usage(&["load", TARGET, "--connect-timeout", "0s"], "0s"),
     usage(&["load", TARGET, "--shard", "4/4"], "4/4"),
     usage(&["load", TARGET, "--shard", "1/0"], "1/0"),
     usage(&["load", TARGET, "--shard", "x"], "'x'"),
     message(&["load", TARGET, "-c", "10", "--shard", "15/20"], "15/20"),
     message(&["load", TARGET, "--message", "0"], "--message 0"),
     message(&["load", TARGET, "--message", "2MiB"], "--message 2097152"),
+    message(
+        &["load", TARGET, "--message", "18446744073709551615"],
+        "--message 18446744073709551615",
+    ),
     usage(&["load", TARGET, "--message-rate", "5/s"], "--message"),
     usage(&["load", TARGET, "--progress", "loud"], "loud"),
     // report
@@ -142,6 +148,7 @@ const CASES: &[Case] = &[
     usage(&["watch", "--port", "remote=abc"], "remote=abc"),
     usage(&["watch", "--port", "sideways=80"], "sideways=80"),
     usage(&["watch", "--pid", "abc"], "abc"),
+    message(&["watch", "--pid", "4194305", "--once"], "--pid 4194305"),
     usage(&["watch", "--samples", "0"], "'0'"),
     message(
         &["watch", "--netns", "c1m-deploy-no-such-netns", "--once"],

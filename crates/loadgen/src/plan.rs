@@ -286,7 +286,10 @@ mod tests {
             assert!(pair[0].hi < pair[1].lo);
         }
         assert!(all[5].hi <= 60999);
-        assert!(all[5].hi >= 60999 - 6, "the workers of one shard cover the whole range: {all:?}");
+        assert!(
+            all[5].hi >= 60999 - 6,
+            "the workers of one shard cover the whole range: {all:?}"
+        );
         // Another shard (normally another host) gets the same whole range, not a fraction of it.
         let other = plan(1000, Shard { index: 0, count: 2 }, 6);
         assert_eq!(other.port_slice(other.lane(0)), p.port_slice(p.lane(0)));

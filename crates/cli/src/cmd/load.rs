@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use c1m_loadgen::{LoadPlan, LoadReport, MessagePlan, ProgressMode, Request, Shard, SourceSpec};
+use c1m_loadgen::{
+    LoadPlan, LoadReport, MessagePlan, ProgressMode, Request, RequestError, Shard, SourceSpec,
+};
 
 use crate::value;
 
@@ -32,7 +34,7 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_parser = value::duration)]
     hold: Duration,
     /// A connection not established after this long counts as ETIMEDOUT
-    #[arg(long, default_value = "10s", value_parser = value::duration)]
+    #[arg(long, default_value = "10s", value_parser = value::nonzero_duration)]
     connect_timeout: Duration,
     /// Send messages of this many bytes on every connection and time their echo (use `serve --mode echo`)
     #[arg(long, value_parser = value::bytes)]
@@ -41,7 +43,7 @@ pub struct Args {
     #[arg(long, default_value = "1/s", value_parser = value::rate, requires = "message")]
     message_rate: u64,
     /// Stop after this long whatever happens (default: twice the ramp + connect timeout + hold + 30s)
-    #[arg(long, value_parser = value::duration)]
+    #[arg(long, value_parser = value::nonzero_duration)]
     duration: Option<Duration>,
     /// Write the full report (histograms included) as JSON to FILE, or `-` for one line on stdout
     #[arg(long, value_name = "FILE")]
@@ -83,10 +85,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         workers: args.workers.0,
         hold: args.hold,
         connect_timeout: args.connect_timeout,
-        message: args.message.map(|bytes| MessagePlan {
-            bytes: bytes.min(u64::from(u32::MAX)) as u32,
-            rate: args.message_rate,
-        }),
+        message: args
+            .message
+            .map(|bytes| {
+                let bytes = u32::try_from(bytes).map_err(|_| RequestError::MessageSize(bytes))?;
+                Ok::<_, RequestError>(MessagePlan {
+                    bytes,
+                    rate: args.message_rate,
+                })
+            })
+            .transpose()?,
         duration: args.duration,
         shard: args.shard.unwrap_or(Shard::WHOLE),
         allow_remote: args.allow_remote,

@@ -42,6 +42,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval.is_zero() {
         anyhow::bail!("invalid --interval 0s: expected a positive duration such as 500ms or 2s");
     }
+    if let Some(pid) = args
+        .pids
+        .iter()
+        .find(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    {
+        anyhow::bail!("no process with --pid {pid}: check the number (ps -p {pid})");
+    }
     if let Some(name) = &args.netns {
         c1m_watch::enter_netns(name)?;
     }

@@ -175,8 +175,8 @@ pub enum TuneError {
     /// Writing `/proc/sys` needs root.
     #[error("tune writes /proc/sys and needs root: run it with sudo (or preview with --dry-run)")]
     NotRoot,
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be read or written (the io error is the source, printed after it).
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
