@@ -78,13 +78,13 @@ impl Server {
     fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + PATIENCE;
         while Instant::now() < deadline {
-            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(500)) {
-                if v["type"] == "stats" {
-                    if pred(&v) {
-                        return v;
-                    }
-                    self.last = Some(v);
+            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(500))
+                && v["type"] == "stats"
+            {
+                if pred(&v) {
+                    return v;
                 }
+                self.last = Some(v);
             }
         }
         panic!("timed out waiting for {what}; last stats: {:?}", self.last);
@@ -434,6 +434,15 @@ fn bad_input_is_a_one_line_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with(&format!("c1m: cannot listen on {addr}")), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A hard fd limit of 1,000 makes --target 1M need over 1,000 workers: refused before spawning any.
+    let out = Command::new("prlimit")
+        .args(["--nofile=1000:1000", "--", BIN, "serve", "--target", "1M"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs 1176 worker processes"), "{err}");
 
     let out = Command::new(BIN)
         .args(["serve", "--idle-timeout", "10ms"])

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
+use c1m_doctor::{bytes, thousands};
 use c1m_kernel::Limit;
 use serde::Serialize;
 
@@ -131,22 +132,22 @@ impl ServeStatus {
             .map_or("-".to_string(), |b| format!("{b:.1} B"));
         let mut line = format!(
             "held {} | {:.0} accepts/s | accepted {} closed {} | in {} out {} | user {}/conn | {} workers (min {} max {})",
-            group(self.connections),
+            thousands(self.connections),
             self.accepts_per_sec,
-            group(self.accepted),
-            group(self.closed),
-            human_bytes(self.bytes_in),
-            human_bytes(self.bytes_out),
+            thousands(self.accepted),
+            thousands(self.closed),
+            bytes(self.bytes_in),
+            bytes(self.bytes_out),
             per_conn,
             self.workers.len(),
-            group(if self.workers.is_empty() { 0 } else { min }),
-            group(max),
+            thousands(if self.workers.is_empty() { 0 } else { min }),
+            thousands(max),
         );
         if self.workers_restarted > 0 {
             let _ = write!(line, " | restarts {}", self.workers_restarted);
         }
         if let Some(n) = self.listen_overflows.filter(|n| *n > 0) {
-            let _ = write!(line, " | ListenOverflows {}", group(n));
+            let _ = write!(line, " | ListenOverflows {}", thousands(n));
         }
         for (limit, n) in &self.accept_pauses {
             let _ = write!(line, " | paused by {limit}: {n}");
@@ -264,33 +265,6 @@ impl ServeStatus {
             );
         }
         s
-    }
-}
-
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
