@@ -25,8 +25,17 @@ pub fn verdict(report: &BenchReport) -> String {
         Some(stop) => {
             let _ = write!(s, "; stopped by {}", stop.reason);
         }
-        None if report.plan.connections.is_some() => s.push_str("; target reached"),
-        None => {}
+        None => match report.plan.connections {
+            Some(n) if run.held_max < n => {
+                let _ = write!(
+                    s,
+                    "; {} short of the target: dropped while held (see the load logs)",
+                    n - run.held_max
+                );
+            }
+            Some(_) => s.push_str("; target reached"),
+            None => {}
+        },
     }
     s
 }

@@ -29,13 +29,13 @@ fn a_worker_killed_with_sigkill_is_restarted_within_a_second_and_the_others_keep
     let mut owners = BTreeMap::new();
     assert!(
         poll_until(SETTLE, || {
-            owners = established_peers(serve.port);
+            owners = established_peers(serve.port, &workers);
             local_ports.iter().all(|p| owners.contains_key(p))
         }),
         "ss does not show all 900 connections: {}",
         owners.len()
     );
-    let by_pid = established_by_pid(serve.port);
+    let by_pid = established_by_pid(serve.port, &workers);
     // The victim is the worker with the most connections, so that most are lost and the rest must survive.
     let victim = *by_pid
         .iter()
@@ -106,7 +106,7 @@ fn a_worker_killed_with_sigkill_is_restarted_within_a_second_and_the_others_keep
     );
     assert!(echoed.load(Ordering::Relaxed) > 0);
 
-    let after = established_by_pid(serve.port);
+    let after = established_by_pid(serve.port, &workers);
     for (pid, n) in by_pid.iter().filter(|(pid, _)| **pid != victim) {
         assert_eq!(
             after.get(pid),
@@ -334,7 +334,7 @@ fn tune(ns: &Netns, state: &Path, extra: &[&str]) -> Command {
 
 /// Every sysctl in the namespace (doctor's own dump), as key -> value.
 fn sysctls(ns: &Netns) -> BTreeMap<String, Value> {
-    let (_, stdout, _) = run(&mut ns.command(C1M).args(["doctor", "--json"]));
+    let (_, stdout, _) = run(ns.command(C1M).args(["doctor", "--json"]));
     let report: Value = serde_json::from_str(&stdout).expect("doctor --json");
     report["sysctls"]
         .as_object()
@@ -422,7 +422,7 @@ fn tune_writes_only_keys_from_its_rule_table() {
     })
     .collect();
 
-    let (_, stdout, _) = run(&mut ns
+    let (_, stdout, _) = run(ns
         .command(C1M)
         .args(["doctor", "--role", "server", "--target", "1000000", "--json"]));
     let report: Value = serde_json::from_str(&stdout).unwrap();
@@ -459,4 +459,14 @@ fn tune_writes_only_keys_from_its_rule_table() {
         let now = std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/"))).unwrap();
         assert_eq!(now, value, "host {key} changed");
     }
+}
+
+#[test]
+fn bench_stops_with_one_clear_line_when_the_fd_limit_is_below_its_plan() {
+    let out = tempfile::tempdir().unwrap();
+    let result = run(Command::new("prlimit")
+        .args(["--nofile=100:100", "--", C1M, "bench", "-c", "20000", "--out"])
+        .arg(out.path()));
+    assert_clear_error(&result, "open files");
+    assert!(!result.2.contains("panicked"), "{}", result.2);
 }

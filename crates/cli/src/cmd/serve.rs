@@ -87,10 +87,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval < Duration::from_millis(100) {
         anyhow::bail!("invalid --interval: at least 100ms");
     }
+    let hard = c1m_kernel::own_nofile().hard.unwrap_or(1 << 20);
     let workers = match args.workers {
-        Workers::Fixed(n) => n,
+        Workers::Fixed(n) => {
+            // A fixed count that cannot hold --target would only show up as EMFILE pauses under load.
+            if let Some(target) = args.target {
+                let needed =
+                    c1m_kernel::workers_needed(target, hard, c1m_kernel::SERVER_SPREAD_HEADROOM_PERCENT);
+                if (n as u64) < needed {
+                    anyhow::bail!(
+                        "--workers {n} cannot hold --target {target} at an fd limit of {hard} per process; use \
+                         --workers auto or at least {needed}"
+                    );
+                }
+            }
+            n
+        }
         Workers::Auto => {
-            let hard = c1m_kernel::own_nofile().hard.unwrap_or(1 << 20);
             let target = args.target.unwrap_or(1);
             let needed = c1m_kernel::workers_needed(target, hard, c1m_kernel::SERVER_SPREAD_HEADROOM_PERCENT);
             if needed > MAX_AUTO_WORKERS {

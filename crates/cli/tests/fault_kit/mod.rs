@@ -347,34 +347,52 @@ pub fn cpu_share(pids: &[u32], window: Duration) -> f64 {
     used as f64 / (ticks_per_second() as f64 * window.as_secs_f64())
 }
 
-/// Server-side ESTABLISHED sockets on `port`: the peer's port -> the pid holding the socket (`ss -Htnp`).
-pub fn established_peers(port: u16) -> BTreeMap<u16, u32> {
+/// Server-side ESTABLISHED sockets on `port` held by `pids`: the peer's port -> the pid holding the socket.
+/// Sockets come from `ss -Htne` (with their inodes), owners from the `socket:[INODE]` links in /proc/PID/fd of
+/// `pids` only: `ss -p` would read every process's fds, slow when other runs hold 100,000s of sockets.
+pub fn established_peers(port: u16, pids: &[u32]) -> BTreeMap<u16, u32> {
+    let mut owner: BTreeMap<u64, u32> = BTreeMap::new();
+    for &pid in pids {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let link = std::fs::read_link(fd.path()).unwrap_or_default();
+            let inode = link
+                .to_string_lossy()
+                .strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']')?.parse().ok());
+            if let Some(inode) = inode {
+                owner.insert(inode, pid);
+            }
+        }
+    }
     let out = Command::new("ss")
-        .args(["-Htnp", "state", "established", "sport", "=", &format!(":{port}")])
+        .args(["-Htne", "state", "established", "sport", "=", &format!(":{port}")])
         .output()
         .expect("ss");
     let mut peers = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        // Recv-Q Send-Q Local:Port Peer:Port users:(("c1m",pid=N,fd=M))
+        // Recv-Q Send-Q Local:Port Peer:Port uid:0 ino:N sk:...
         let fields: Vec<&str> = line.split_whitespace().collect();
         let peer_port = fields
             .get(3)
             .and_then(|p| p.rsplit(':').next()?.parse::<u16>().ok());
-        let pid = line
-            .split("pid=")
-            .nth(1)
-            .and_then(|p| p.split(',').next()?.parse::<u32>().ok());
-        if let (Some(peer_port), Some(pid)) = (peer_port, pid) {
-            peers.insert(peer_port, pid);
+        let inode = fields
+            .iter()
+            .find_map(|f| f.strip_prefix("ino:")?.parse::<u64>().ok());
+        if let (Some(peer_port), Some(pid)) = (peer_port, inode.and_then(|i| owner.get(&i))) {
+            peers.insert(peer_port, *pid);
         }
     }
     peers
 }
 
 /// Server-side ESTABLISHED sockets on `port`, counted by the pid holding them.
-pub fn established_by_pid(port: u16) -> BTreeMap<u32, usize> {
+pub fn established_by_pid(port: u16, pids: &[u32]) -> BTreeMap<u32, usize> {
     let mut by_pid = BTreeMap::new();
-    for pid in established_peers(port).into_values() {
+    for pid in established_peers(port, pids).into_values() {
         *by_pid.entry(pid).or_default() += 1;
     }
     by_pid
@@ -519,13 +537,36 @@ pub fn garbage(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Run `cmd`, returning (exit code, stdout, stderr).
+/// Run `cmd`, returning (exit code, stdout, stderr); a command still running after two minutes (one that
+/// should have refused and did not) is killed and reported with no exit code.
 pub fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run command");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run command");
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let mut status = None;
+    if !poll_until(Duration::from_secs(120), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.and_then(|s| s.code()),
+        stdout.join().unwrap(),
+        stderr.join().unwrap(),
     )
 }
 
