@@ -57,8 +57,10 @@ pub enum WorkerEvent {
     Exited {
         /// Index of the worker.
         worker: usize,
-        /// How it ended.
-        status: ExitStatus,
+        /// How it ended, or `None` while the kernel is still tearing the process down (a worker holding
+        /// thousands of sockets takes seconds to close them; the supervisor does not wait for that before
+        /// reporting, so a restart is not delayed by it, and reaps the process later).
+        status: Option<ExitStatus>,
     },
 }
 
@@ -68,6 +70,8 @@ pub struct Supervisor {
     program: PathBuf,
     args: Vec<OsString>,
     workers: Vec<Worker>,
+    /// Workers that closed their stdout but had not finished exiting when reported: reaped later.
+    exiting: Vec<Child>,
     tx: Sender<Message>,
     rx: Receiver<Message>,
     restarts: u64,
@@ -105,6 +109,7 @@ impl Supervisor {
             program: program.into(),
             args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
             workers: Vec::with_capacity(count),
+            exiting: Vec::new(),
             tx,
             rx,
             restarts: 0,
@@ -145,6 +150,8 @@ impl Supervisor {
     /// The next event, or `None` if nothing happened within `timeout`.
     pub fn next_event(&mut self, timeout: Duration) -> Option<WorkerEvent> {
         let deadline = Instant::now() + timeout;
+        self.exiting
+            .retain_mut(|child| !matches!(child.try_wait(), Ok(Some(_))));
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let msg = match self.rx.recv_timeout(left) {
@@ -163,12 +170,13 @@ impl Supervisor {
                     });
                 }
                 None => {
-                    // stdout closed: the process is exiting, so this wait is short.
-                    let Some(mut child) = worker.child.take() else {
+                    // stdout closed: the process is exiting. Closing fd 1 comes before its sockets, so
+                    // the exit itself can take seconds at scale: wait briefly, then report without it.
+                    let Some(child) = worker.child.take() else {
                         continue;
                     };
-                    let Ok(status) = child.wait() else { continue };
-                    worker.last_status = Some(status);
+                    let status = reap_within(child, EXIT_WAIT, &mut self.exiting);
+                    worker.last_status = status;
                     return Some(WorkerEvent::Exited {
                         worker: msg.worker,
                         status,
@@ -185,9 +193,10 @@ impl Supervisor {
         }
         let pid = self.start(index)?;
         self.restarts += 1;
-        let how = self.workers[index]
-            .last_status
-            .map_or_else(|| "ended".to_string(), |s| s.to_string());
+        let how = self.workers[index].last_status.map_or_else(
+            || "killed or exited, still closing its sockets".to_string(),
+            |s| s.to_string(),
+        );
         eprintln!(
             "c1m: worker {index} ended ({how}); restarted as pid {pid} (restart #{})",
             self.restarts
@@ -250,6 +259,7 @@ impl Supervisor {
                 *status = child.wait().ok();
             }
         }
+        self.reap_exiting();
         statuses
     }
 
@@ -261,12 +271,40 @@ impl Supervisor {
                 let _ = child.wait();
             }
         }
+        self.reap_exiting();
+    }
+
+    /// Wait for the workers that were reported exited before they finished, so none is left a zombie.
+    fn reap_exiting(&mut self) {
+        for mut child in self.exiting.drain(..) {
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// How long `next_event` waits for a worker that closed its stdout to finish exiting before it reports it
+/// anyway: enough for a worker with few sockets, far less than one with thousands needs.
+const EXIT_WAIT: Duration = Duration::from_millis(50);
+
+/// The exit status of `child` if it ends within `wait`; otherwise `None`, and `child` joins `exiting`.
+fn reap_within(mut child: Child, wait: Duration, exiting: &mut Vec<Child>) -> Option<ExitStatus> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
+            Ok(None) => {
+                exiting.push(child);
+                return None;
+            }
+            Err(_) => return None,
+        }
     }
 }
 
@@ -346,7 +384,7 @@ mod tests {
             e.iter().any(|e| matches!(e, WorkerEvent::Exited { .. }))
         });
         assert!(
-            matches!(events.last(), Some(WorkerEvent::Exited { worker: 1, status }) if !status.success())
+            matches!(events.last(), Some(WorkerEvent::Exited { worker: 1, status }) if status.is_none_or(|s| !s.success()))
         );
         sup.restart(1).unwrap();
         assert_eq!(sup.restarts(), 1);

@@ -15,12 +15,12 @@ pub enum ServeError {
         source: io::Error,
     },
     /// A worker process ended before it was listening (its own message is on stderr above).
-    #[error("worker {worker} exited before it was listening ({status})")]
+    #[error("worker {worker} exited before it was listening ({})", status.map_or_else(|| "still exiting".to_string(), |s| s.to_string()))]
     WorkerStart {
         /// Index of the worker.
         worker: usize,
         /// How it ended.
-        status: std::process::ExitStatus,
+        status: Option<std::process::ExitStatus>,
     },
     /// Workers did not all report ready in time.
     #[error("workers not listening after {0:?}: the machine may be overloaded")]
