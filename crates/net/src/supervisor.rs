@@ -31,7 +31,8 @@
 //! ```
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, BufRead, BufReader};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -53,7 +54,7 @@ pub enum WorkerEvent {
         /// The line.
         line: String,
     },
-    /// The worker closed its stdout and exited.
+    /// The worker exited (or started to: its stdout or its lifeline closed).
     Exited {
         /// Index of the worker.
         worker: usize,
@@ -84,7 +85,8 @@ struct Worker {
     last_status: Option<ExitStatus>,
 }
 
-/// A line from a worker's stdout, or `None` at its end; `generation` drops messages of a replaced worker.
+/// A line from a worker's stdout, or `None` at the end of its stdout or its lifeline (whichever the kernel
+/// closes first); `generation` drops messages of a replaced worker.
 #[derive(Debug)]
 struct Message {
     worker: usize,
@@ -132,8 +134,9 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        process::raise_nofile_before_exec(&mut cmd);
+        let lifeline = process::prepare_worker(&mut cmd)?;
         let mut child = cmd.spawn()?;
+        drop(lifeline.write);
         let pid = child.id();
         let stdout = child.stdout.take().expect("stdout was piped");
         let worker = &mut self.workers[index];
@@ -144,6 +147,11 @@ impl Supervisor {
         thread::Builder::new()
             .name(format!("worker-{index}-stdout"))
             .spawn(move || forward_lines(stdout, index, generation, tx))?;
+        let tx = self.tx.clone();
+        thread::Builder::new()
+            .name(format!("worker-{index}-lifeline"))
+            .stack_size(LIFELINE_STACK)
+            .spawn(move || watch_lifeline(lifeline.read, index, generation, tx))?;
         Ok(pid)
     }
 
@@ -170,8 +178,9 @@ impl Supervisor {
                     });
                 }
                 None => {
-                    // stdout closed: the process is exiting. Closing fd 1 comes before its sockets, so
-                    // the exit itself can take seconds at scale: wait briefly, then report without it.
+                    // Its lifeline or stdout closed: the process is exiting, and closing its sockets can
+                    // take seconds at scale. Wait briefly for the exit status, then report without it.
+                    // The second of the two ends finds no child and is skipped.
                     let Some(child) = worker.child.take() else {
                         continue;
                     };
@@ -288,7 +297,7 @@ impl Drop for Supervisor {
     }
 }
 
-/// How long `next_event` waits for a worker that closed its stdout to finish exiting before it reports it
+/// How long `next_event` waits for a worker whose stdout or lifeline closed to finish exiting before it reports it
 /// anyway: enough for a worker with few sockets, far less than one with thousands needs.
 const EXIT_WAIT: Duration = Duration::from_millis(50);
 
@@ -306,6 +315,19 @@ fn reap_within(mut child: Child, wait: Duration, exiting: &mut Vec<Child>) -> Op
             Err(_) => return None,
         }
     }
+}
+
+/// The lifeline thread does nothing but block in one read.
+const LIFELINE_STACK: usize = 16 * 1024;
+
+fn watch_lifeline(mut lifeline: File, worker: usize, generation: u64, tx: Sender<Message>) {
+    // The worker never writes to it: the read returns when its last copy is closed, i.e. the worker exits.
+    let _ = lifeline.read(&mut [0u8; 1]);
+    let _ = tx.send(Message {
+        worker,
+        generation,
+        line: None,
+    });
 }
 
 fn forward_lines(stdout: ChildStdout, worker: usize, generation: u64, tx: Sender<Message>) {
@@ -394,6 +416,32 @@ mod tests {
         let statuses = sup.shutdown(Duration::from_secs(10));
         assert_eq!(statuses.len(), 2);
         assert!(sup.pids().iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_killed_worker_is_reported_while_its_stdout_is_still_open() {
+        // The worker's background child keeps the stdout pipe open but closes the lifeline, as the kernel
+        // effectively does when a dying worker still has thousands of sockets to close after fd 1.
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .maximum
+            .unwrap_or(u64::MAX);
+        let lifeline = process::lifeline_fd(hard);
+        let script = format!("sleep 20 {lifeline}>&- & echo $!; exec sleep 20");
+        let mut sup = Supervisor::spawn("/bin/bash", &["-c", &script], 1).unwrap();
+        let events = collect(&mut sup, |e| !e.is_empty());
+        let Some(WorkerEvent::Line { line, .. }) = events.first() else {
+            panic!("no line from the worker: {events:?}");
+        };
+        let holder: u32 = line.parse().unwrap();
+        process::kill_for_test(sup.pids()[0].unwrap());
+        let started = Instant::now();
+        let exited = sup.next_event(Duration::from_secs(15));
+        process::kill_for_test(holder);
+        assert!(
+            matches!(exited, Some(WorkerEvent::Exited { worker: 0, .. })),
+            "the lifeline reports the death before stdout closes (20 s later): {exited:?} after {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
