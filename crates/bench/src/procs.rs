@@ -1,10 +1,14 @@
 //! The user-space cost of one side of the bench (the server or the load generator): every process descended
 //! from the children bench started, their resident memory and CPU time.
 //!
-//! A side's "bytes per connection" is the sum over its processes of VmRSS growth above the smallest VmRSS
-//! bench saw for each (polled every tenth of a second from the moment it is spawned, before it holds
-//! connections), so fixed costs such as the binary's pages are not charged to connections. The smallest, not
-//! the first: a child first seen between fork and exec still shows bench's own pages.
+//! A side's "bytes per connection" is the sum over its processes of VmRSS growth above a baseline, so fixed
+//! costs such as the binary's pages and start-up allocations are not charged to connections. The baseline is,
+//! in order of preference: what the processes below a root reported as their own RSS right before their first
+//! connect ([`Side::report_baseline`]; c1m load's workers do; their coordinator's is its RSS at that first
+//! report); the RSS when bench last called
+//! [`Side::rebase`] (bench does once the server is up, before the first connection); else the smallest VmRSS
+//! bench saw (polled every tenth of a second from the spawn; the smallest, not the first: a child first seen
+//! between fork and exec still shows bench's own pages).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -41,6 +45,7 @@ fn children(pid: u32) -> Vec<u32> {
 
 #[derive(Debug, Clone, Copy)]
 struct Seen {
+    root: u32,
     low_rss: u64,
     rss: u64,
     cpu_ticks: u64,
@@ -52,6 +57,8 @@ struct Seen {
 pub struct Side {
     roots: Vec<u32>,
     seen: BTreeMap<u32, Seen>,
+    /// Per root: the RSS its descendants reported as their own baseline, summed.
+    reported: BTreeMap<u32, u64>,
 }
 
 impl Side {
@@ -75,12 +82,13 @@ impl Side {
         for s in self.seen.values_mut() {
             s.alive = false;
         }
-        let mut todo = self.roots.clone();
-        while let Some(pid) = todo.pop() {
+        let mut todo: Vec<(u32, u32)> = self.roots.iter().map(|&r| (r, r)).collect();
+        while let Some((pid, root)) = todo.pop() {
             let Some((rss, cpu_ticks)) = read_usage(pid) else {
                 continue;
             };
             let entry = self.seen.entry(pid).or_insert(Seen {
+                root,
                 low_rss: rss,
                 rss,
                 cpu_ticks,
@@ -90,15 +98,52 @@ impl Side {
             entry.low_rss = entry.low_rss.min(rss);
             entry.cpu_ticks = entry.cpu_ticks.max(cpu_ticks);
             entry.alive = true;
-            todo.extend(children(pid));
+            todo.extend(children(pid).into_iter().map(|c| (c, root)));
         }
+    }
+
+    /// From now on, charge connections only with growth above each live process's current RSS.
+    pub fn rebase(&mut self) {
+        for s in self.seen.values_mut().filter(|s| s.alive) {
+            s.low_rss = s.rss;
+        }
+    }
+
+    /// The processes below `root` (not `root` itself) say that, before their first connection, they held
+    /// `bytes` of RSS between them. `root` coordinates them and holds no connection: on its first report its
+    /// current RSS becomes its baseline (it may have been first seen before its own start-up).
+    pub fn report_baseline(&mut self, root: u32, bytes: u64) {
+        if self.reported.insert(root, bytes).is_none()
+            && let Some(s) = self.seen.get_mut(&root)
+        {
+            s.low_rss = s.rss;
+        }
+    }
+
+    /// RSS growth of the live processes, against the baselines described in the module docs.
+    fn rss_growth(&self) -> u64 {
+        let live = || self.seen.iter().filter(|(_, s)| s.alive);
+        let mut growth = 0;
+        for (&pid, s) in live() {
+            if pid == s.root || !self.reported.contains_key(&s.root) {
+                growth += s.rss.saturating_sub(s.low_rss);
+            }
+        }
+        for (&root, &baseline) in &self.reported {
+            let below: u64 = live()
+                .filter(|(pid, s)| s.root == root && **pid != root)
+                .map(|(_, s)| s.rss)
+                .sum();
+            growth += below.saturating_sub(baseline);
+        }
+        growth
     }
 
     /// The side's cost now, with `connections` held.
     pub fn usage(&self, connections: u64) -> SideUsage {
         let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
         let live = || self.seen.values().filter(|s| s.alive);
-        let rss_growth_bytes: u64 = live().map(|s| s.rss.saturating_sub(s.low_rss)).sum();
+        let rss_growth_bytes = self.rss_growth();
         SideUsage {
             processes: live().count() as u32,
             rss_bytes: live().map(|s| s.rss).sum(),
@@ -136,6 +181,53 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(22));
         assert_eq!(parse_cpu_ticks("garbage"), None);
         assert_eq!(parse_cpu_ticks("1 (x) S 1 2"), None);
+    }
+
+    fn seen(root: u32, low_rss: u64, rss: u64) -> Seen {
+        Seen {
+            root,
+            low_rss,
+            rss,
+            cpu_ticks: 0,
+            alive: true,
+        }
+    }
+
+    #[test]
+    fn growth_uses_reported_baselines_then_rebase_then_the_smallest_rss() {
+        let mut side = Side {
+            roots: vec![10, 20],
+            seen: BTreeMap::from([
+                (10, seen(10, 100, 150)),
+                (11, seen(10, 50, 500)),
+                (20, seen(20, 100, 110)),
+                (21, seen(20, 10, 400)),
+                (22, seen(20, 20, 300)),
+            ]),
+            reported: BTreeMap::new(),
+        };
+        assert_eq!(side.rss_growth(), 50 + 450 + 10 + 390 + 280);
+        side.report_baseline(20, 600);
+        assert_eq!(
+            side.rss_growth(),
+            50 + 450 + (400 + 300 - 600),
+            "root 20 rebased on its first report"
+        );
+        side.seen.get_mut(&20).unwrap().rss = 130;
+        side.report_baseline(20, 600);
+        assert_eq!(
+            side.rss_growth(),
+            50 + 450 + 20 + (400 + 300 - 600),
+            "but only on its first"
+        );
+        side.seen.get_mut(&22).unwrap().alive = false;
+        assert_eq!(
+            side.rss_growth(),
+            50 + 450 + 20,
+            "a dead worker's baseline is not clawed back"
+        );
+        side.rebase();
+        assert_eq!(side.rss_growth(), 0);
     }
 
     #[test]

@@ -30,6 +30,8 @@ use crate::{BenchError, Event, Progress};
 const TICK: Duration = Duration::from_millis(100);
 /// How long a server may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the server's set of listening sockets must stay the same before it counts as started.
+const LISTENERS_SETTLED: Duration = Duration::from_millis(300);
 /// How long a child may take to exit once told to.
 const EXIT_BOUND: Duration = Duration::from_secs(15);
 /// How long load children hold their connections if nobody stops them (bench always does sooner).
@@ -123,6 +125,29 @@ fn socket_counts(topology: &Topology) -> SocketCounts {
     total
 }
 
+/// TIME_WAIT sockets to or from the server's port, in every namespace of the run (others' are not ours).
+fn time_wait_on_port(topology: &Topology) -> u64 {
+    let port = topology.server.port();
+    let args = [
+        "-Htn",
+        "state",
+        "time-wait",
+        &format!("( sport = :{port} or dport = :{port} )"),
+    ]
+    .map(String::from);
+    topology
+        .namespaces()
+        .into_iter()
+        .filter_map(|ns| in_ns(ns, Path::new("ss"), &args).output().ok())
+        .map(|out| {
+            out.stdout
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64
+        })
+        .sum()
+}
+
 fn time_wait_overflows(topology: &Topology) -> u64 {
     topology
         .namespaces()
@@ -160,6 +185,8 @@ struct LoadStep {
     done: bool,
     started: Instant,
     report: std::path::PathBuf,
+    /// Its workers' RSS before their first connect, summed (0 until its first progress line).
+    workers_rss_before: u64,
 }
 
 impl LoadStep {
@@ -172,6 +199,7 @@ impl LoadStep {
             } else if let Ok(p) = serde_json::from_str::<ProgressLine>(&line) {
                 self.established = p.established;
                 self.failed = p.failed;
+                self.workers_rss_before = p.workers_rss_before_bytes;
             }
         }
     }
@@ -263,17 +291,24 @@ impl Ramp<'_> {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Wait until the server's port is in LISTEN (asked of the kernel, so it works for any server).
+    /// Wait until the server's port is in LISTEN and the number of its listening sockets has stopped
+    /// changing (asked of the kernel, so it works for any server): a sharded server is then fully up, and
+    /// its memory from here on is what connections cost.
     fn wait_listening(&mut self, stop: &AtomicBool) -> Result<(), BenchError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let port = self.topology.server.port().to_string();
         let filter = format!("( sport = :{port} )");
         let args = ["-Hltn".to_string(), filter];
+        let (mut listeners, mut unchanged_since) = (0, Instant::now());
         loop {
             let out = in_ns(self.topology.server_ns(), Path::new("ss"), &args)
                 .output()
                 .map_err(BenchError::Spawn)?;
-            if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            let now_listening = String::from_utf8_lossy(&out.stdout).lines().count();
+            if now_listening != listeners {
+                (listeners, unchanged_since) = (now_listening, Instant::now());
+            }
+            if listeners > 0 && unchanged_since.elapsed() >= LISTENERS_SETTLED {
                 self.start = Instant::now();
                 return Ok(());
             }
@@ -308,6 +343,9 @@ impl Ramp<'_> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Option<Stop>, BenchError> {
         let per_step = self.plan.step_connections();
+        // The server is up and holds nothing yet: what it holds from now on is what connections cost.
+        self.server_side.refresh();
+        self.server_side.rebase();
         for step in 1..=crate::plan::MAX_STEPS {
             let want = match self.plan.target {
                 Target::Connections(n) => per_step.min(n.saturating_sub(per_step * u64::from(step - 1))),
@@ -401,6 +439,7 @@ impl Ramp<'_> {
             done: false,
             started: Instant::now(),
             report,
+            workers_rss_before: 0,
         });
         Ok(())
     }
@@ -420,6 +459,10 @@ impl Ramp<'_> {
         loop {
             for l in &mut self.loads {
                 l.read_lines();
+                if l.workers_rss_before > 0 {
+                    self.load_side
+                        .report_baseline(l.child.pid(), l.workers_rss_before);
+                }
             }
             self.server_side.refresh();
             self.load_side.refresh();
@@ -618,12 +661,11 @@ impl Ramp<'_> {
         let _ = self.server.signal(Signal::TERM);
         self.server.wait_or_kill(EXIT_BOUND);
         let seconds = start.elapsed().as_secs_f64();
-        let sockets = socket_counts(self.topology);
         Teardown {
             method,
             seconds,
             destroy_seconds,
-            time_wait_after: sockets.time_wait,
+            time_wait_after: time_wait_on_port(self.topology),
             time_wait_overflow: time_wait_overflows(self.topology).saturating_sub(overflow_before),
         }
     }

@@ -239,7 +239,7 @@ pub struct Teardown {
     pub seconds: f64,
     /// Seconds the socket destruction alone took.
     pub destroy_seconds: f64,
-    /// TIME_WAIT sockets left right after (from `/proc/net/sockstat`).
+    /// TIME_WAIT sockets of the server's port left right after (`ss state time-wait`).
     pub time_wait_after: u64,
     /// Rise of `TcpExt: TCPTimeWaitOverflow` during the teardown (must stay 0).
     pub time_wait_overflow: u64,

@@ -169,6 +169,7 @@ impl Board {
             failed: sum.failed,
             rate_now: (rate_now * 10.0).round() / 10.0,
             behind_schedule_ms: sum.behind_schedule_ms,
+            workers_rss_before_bytes: sum.rss_before_bytes,
         };
         match self.mode {
             ProgressMode::Off => {}

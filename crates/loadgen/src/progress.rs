@@ -30,6 +30,9 @@ pub struct WorkerProgress {
     pub behind_schedule_ms: u64,
     /// Every connection of the lane has been attempted and settled.
     pub settled: bool,
+    /// The worker's resident memory right before its first connect: the baseline of its per-connection cost.
+    #[serde(default)]
+    pub rss_before_bytes: u64,
 }
 
 /// The coordinator's line: once per second on stdout with `--progress json`.
@@ -47,6 +50,10 @@ pub struct ProgressLine {
     pub rate_now: f64,
     /// The worst worker's delay behind schedule, in milliseconds.
     pub behind_schedule_ms: u64,
+    /// The workers' resident memory right before their first connect, summed: what a driver subtracts from
+    /// their RSS to get the cost of the connections alone (their start-up is not a per-connection cost).
+    #[serde(default)]
+    pub workers_rss_before_bytes: u64,
 }
 
 /// Printed once with `--progress json` when every connection has settled and the survivors are being held.
@@ -78,6 +85,7 @@ pub fn total(latest: &[WorkerProgress]) -> WorkerProgress {
             failed: acc.failed + p.failed,
             behind_schedule_ms: acc.behind_schedule_ms.max(p.behind_schedule_ms),
             settled: acc.settled && p.settled,
+            rss_before_bytes: acc.rss_before_bytes + p.rss_before_bytes,
         },
     )
 }

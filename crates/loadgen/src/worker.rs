@@ -272,6 +272,7 @@ impl<'a> Worker<'a> {
             failed: self.counts.failed,
             behind_schedule_ms: self.behind_us / 1000,
             settled: self.settled_at_us.is_some(),
+            rss_before_bytes: self.memory.rss_before_bytes,
         }
     }
 
