@@ -102,16 +102,16 @@ pub fn run(
     })
 }
 
-/// The connection count doctor judges: the target, or for `max` what fits in memory above the margin.
+/// The connection count doctor judges (and `--tune` sizes sysctls for): the target, or for `max` all that
+/// fits in memory. Not less: the ramp's memory check keeps the margin, and a sysctl sized below what fits
+/// would end the run before memory does (it did: epoll watches stopped a max run at 2,745,216).
 fn doctor_target(plan: &BenchPlan, snapshot: &Snapshot) -> u64 {
     match plan.target {
         Target::Connections(n) => n,
-        Target::Max => {
-            let fits = CapacityPlan::new(snapshot, Role::Both, 1)
-                .largest_idle
-                .unwrap_or(1_000_000);
-            (fits * u64::from(100 - plan.memory_margin_percent.min(99)) / 100).max(plan.step_size)
-        }
+        Target::Max => CapacityPlan::new(snapshot, Role::Both, 1)
+            .largest_idle
+            .unwrap_or(1_000_000)
+            .max(plan.step_size),
     }
 }
 
