@@ -32,7 +32,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -85,8 +85,8 @@ struct Worker {
     last_status: Option<ExitStatus>,
 }
 
-/// A line from a worker's stdout, or `None` at the end of its stdout or its lifeline (whichever the kernel
-/// closes first); `generation` drops messages of a replaced worker.
+/// A line from a worker's stdout, or `None` once it has exited; `generation` drops messages of a replaced
+/// worker.
 #[derive(Debug)]
 struct Message {
     worker: usize,
@@ -143,15 +143,11 @@ impl Supervisor {
         worker.generation += 1;
         worker.child = Some(child);
         let generation = worker.generation;
+        process::set_nonblocking(&stdout)?;
         let tx = self.tx.clone();
         thread::Builder::new()
             .name(format!("worker-{index}-stdout"))
-            .spawn(move || forward_lines(stdout, index, generation, tx))?;
-        let tx = self.tx.clone();
-        thread::Builder::new()
-            .name(format!("worker-{index}-lifeline"))
-            .stack_size(LIFELINE_STACK)
-            .spawn(move || watch_lifeline(lifeline.read, index, generation, tx))?;
+            .spawn(move || forward_lines(stdout, lifeline.read, index, generation, tx))?;
         Ok(pid)
     }
 
@@ -178,9 +174,8 @@ impl Supervisor {
                     });
                 }
                 None => {
-                    // Its lifeline or stdout closed: the process is exiting, and closing its sockets can
-                    // take seconds at scale. Wait briefly for the exit status, then report without it.
-                    // The second of the two ends finds no child and is skipped.
+                    // The process is exiting, and closing its sockets can take seconds at scale. Wait
+                    // briefly for the exit status, then report without it.
                     let Some(child) = worker.child.take() else {
                         continue;
                     };
@@ -317,38 +312,47 @@ fn reap_within(mut child: Child, wait: Duration, exiting: &mut Vec<Child>) -> Op
     }
 }
 
-/// The lifeline thread does nothing but block in one read.
-const LIFELINE_STACK: usize = 16 * 1024;
-
-fn watch_lifeline(mut lifeline: File, worker: usize, generation: u64, tx: Sender<Message>) {
-    // The worker never writes to it: the read returns when its last copy is closed, i.e. the worker exits.
-    let _ = lifeline.read(&mut [0u8; 1]);
-    let _ = tx.send(Message {
-        worker,
-        generation,
-        line: None,
-    });
-}
-
-fn forward_lines(stdout: ChildStdout, worker: usize, generation: u64, tx: Sender<Message>) {
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if tx
-            .send(Message {
-                worker,
-                generation,
-                line: Some(line),
-            })
-            .is_err()
-        {
-            return;
+/// Send each line the worker writes, then `None` once it has exited: at the end of its stdout or, if its
+/// lifeline closes first, as soon as everything it wrote before it died has been read (a dead process
+/// writes no more, so what is in the pipe then is all there is).
+fn forward_lines(
+    mut stdout: ChildStdout,
+    lifeline: File,
+    worker: usize,
+    generation: u64,
+    tx: Sender<Message>,
+) {
+    let send = |line: Option<String>| {
+        tx.send(Message {
+            worker,
+            generation,
+            line,
+        })
+        .is_ok()
+    };
+    let mut pending = Vec::new();
+    let mut chunk = [0u8; 8192];
+    'watch: while let Ok((_, dead)) = process::wait_for_worker(&stdout, &lifeline) {
+        loop {
+            match stdout.read(&mut chunk) {
+                Ok(0) => break 'watch,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !dead => break,
+                Err(_) => break 'watch,
+            }
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if !send(Some(String::from_utf8_lossy(&line[..end]).into_owned())) {
+                    return;
+                }
+            }
         }
     }
-    let _ = tx.send(Message {
-        worker,
-        generation,
-        line: None,
-    });
+    if !pending.is_empty() {
+        send(Some(String::from_utf8_lossy(&pending).into_owned()));
+    }
+    send(None);
 }
 
 #[cfg(test)]
@@ -418,16 +422,40 @@ mod tests {
         assert!(sup.pids().iter().all(Option::is_none));
     }
 
-    #[test]
-    fn a_killed_worker_is_reported_while_its_stdout_is_still_open() {
-        // The worker's background child keeps the stdout pipe open but closes the lifeline, as the kernel
-        // effectively does when a dying worker still has thousands of sockets to close after fd 1.
+    /// A bash worker that runs `script` after starting a child that keeps the stdout pipe open for 20 s but
+    /// closes the lifeline, as the kernel effectively does when a dying worker still has thousands of
+    /// sockets to close after fd 1. The worker's first line is that child's pid.
+    fn worker_with_stdout_held_open(script: &str) -> Supervisor {
         let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .maximum
             .unwrap_or(u64::MAX);
         let lifeline = process::lifeline_fd(hard);
-        let script = format!("sleep 20 {lifeline}>&- & echo $!; exec sleep 20");
-        let mut sup = Supervisor::spawn("/bin/bash", &["-c", &script], 1).unwrap();
+        let script = format!("sleep 20 {lifeline}>&- & echo $!; {script}");
+        Supervisor::spawn("/bin/bash", &["-c", &script], 1).unwrap()
+    }
+
+    #[test]
+    fn every_line_comes_before_the_exit_even_when_the_lifeline_ends_first() {
+        let mut sup = worker_with_stdout_held_open("seq 1 20000");
+        let events = collect(&mut sup, |e| {
+            e.iter().any(|e| matches!(e, WorkerEvent::Exited { .. }))
+        });
+        let lines: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                WorkerEvent::Line { line, .. } => Some(line.as_str()),
+                _ => None,
+            })
+            .collect();
+        process::kill_for_test(lines[0].parse().unwrap());
+        assert!(matches!(events.last(), Some(WorkerEvent::Exited { .. })));
+        assert_eq!(lines.len(), 20_001, "the pid line and all of seq's");
+        assert_eq!(lines.last(), Some(&"20000"));
+    }
+
+    #[test]
+    fn a_killed_worker_is_reported_while_its_stdout_is_still_open() {
+        let mut sup = worker_with_stdout_held_open("exec sleep 20");
         let events = collect(&mut sup, |e| !e.is_empty());
         let Some(WorkerEvent::Line { line, .. }) = events.first() else {
             panic!("no line from the worker: {events:?}");

@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{
@@ -74,6 +75,28 @@ pub(crate) fn prepare_worker(cmd: &mut Command) -> io::Result<Lifeline> {
 pub(crate) fn lifeline_fd(soft_limit: u64) -> RawFd {
     const CAP: u64 = 1 << 18;
     RawFd::try_from(soft_limit.clamp(2, CAP) - 1).unwrap_or(RawFd::MAX)
+}
+
+/// Make reads from a worker's stdout return `WouldBlock` instead of waiting (the worker's end is unaffected).
+pub(crate) fn set_nonblocking(pipe: impl AsFd) -> io::Result<()> {
+    Ok(rustix::io::ioctl_fionbio(pipe, true)?)
+}
+
+/// Block until a worker's stdout has data (or end-of-file) or its lifeline has closed; returns
+/// `(stdout ready, lifeline closed)`.
+pub(crate) fn wait_for_worker(stdout: impl AsFd, lifeline: impl AsFd) -> io::Result<(bool, bool)> {
+    let mut fds = [
+        PollFd::new(&stdout, PollFlags::IN),
+        PollFd::new(&lifeline, PollFlags::IN),
+    ];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => break,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((!fds[0].revents().is_empty(), !fds[1].revents().is_empty()))
 }
 
 /// `kill(pid, SIGTERM)`.
