@@ -128,24 +128,23 @@ fn socket_counts(topology: &Topology) -> SocketCounts {
 /// TIME_WAIT sockets to or from the server's port, in every namespace of the run (others' are not ours).
 fn time_wait_on_port(topology: &Topology) -> u64 {
     let port = topology.server.port();
-    let args = [
-        "-Htn",
-        "state",
-        "time-wait",
-        &format!("( sport = :{port} or dport = :{port} )"),
-    ]
-    .map(String::from);
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    let args = ["-Htn", "state", "time-wait", &filter].map(String::from);
     topology
         .namespaces()
         .into_iter()
-        .filter_map(|ns| in_ns(ns, Path::new("ss"), &args).output().ok())
-        .map(|out| {
-            out.stdout
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .count() as u64
-        })
+        .filter_map(|ns| ss_count(ns, &args).ok())
         .sum()
+}
+
+/// How many sockets `ss ARGS` (with `-H`: no header) lists in `ns`.
+fn ss_count(ns: Option<&str>, args: &[String]) -> std::io::Result<u64> {
+    let out = in_ns(ns, Path::new("ss"), args).output()?;
+    let listed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    Ok(listed as u64)
 }
 
 fn time_wait_overflows(topology: &Topology) -> u64 {
@@ -301,10 +300,7 @@ impl Ramp<'_> {
         let args = ["-Hltn".to_string(), filter];
         let (mut listeners, mut unchanged_since) = (0, Instant::now());
         loop {
-            let out = in_ns(self.topology.server_ns(), Path::new("ss"), &args)
-                .output()
-                .map_err(BenchError::Spawn)?;
-            let now_listening = String::from_utf8_lossy(&out.stdout).lines().count();
+            let now_listening = ss_count(self.topology.server_ns(), &args).map_err(BenchError::Spawn)?;
             if now_listening != listeners {
                 (listeners, unchanged_since) = (now_listening, Instant::now());
             }

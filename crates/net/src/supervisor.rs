@@ -6,7 +6,9 @@
 //!   (0-based), stdin closed, stderr inherited, and each worker's soft RLIMIT_NOFILE raised to its hard limit
 //!   before exec;
 //! - reads each worker's stdout as newline-delimited messages (JSON by convention) and yields them as
-//!   [`WorkerEvent::Line`], and a worker's end as [`WorkerEvent::Exited`] with its status;
+//!   [`WorkerEvent::Line`], and a worker's end as [`WorkerEvent::Exited`] with its status; the end is seen
+//!   through a lifeline pipe on the worker's highest fd, which a dying process closes before its sockets
+//!   (stdout, fd 1, closes after them: seconds later for a worker holding thousands);
 //! - restarts a dead worker when the caller asks ([`Supervisor::restart`]; the policy is the caller's),
 //!   counting restarts and logging each on stderr;
 //! - shuts down by sending SIGTERM to every worker, waiting up to a bound, then SIGKILL
@@ -54,7 +56,7 @@ pub enum WorkerEvent {
         /// The line.
         line: String,
     },
-    /// The worker exited (or started to: its stdout or its lifeline closed).
+    /// The worker exited, or is exiting (see [`WorkerEvent::Exited::status`]); every line it wrote came first.
     Exited {
         /// Index of the worker.
         worker: usize,
@@ -292,8 +294,8 @@ impl Drop for Supervisor {
     }
 }
 
-/// How long `next_event` waits for a worker whose stdout or lifeline closed to finish exiting before it reports it
-/// anyway: enough for a worker with few sockets, far less than one with thousands needs.
+/// How long `next_event` waits for an exiting worker's status before it reports the exit without it: enough
+/// for a worker with few sockets, far less than one with thousands needs.
 const EXIT_WAIT: Duration = Duration::from_millis(50);
 
 /// The exit status of `child` if it ends within `wait`; otherwise `None`, and `child` joins `exiting`.
@@ -332,13 +334,14 @@ fn forward_lines(
     };
     let mut pending = Vec::new();
     let mut chunk = [0u8; 8192];
-    'watch: while let Ok((_, dead)) = process::wait_for_worker(&stdout, &lifeline) {
+    'watch: while let Ok(dead) = process::wait_for_worker(&stdout, &lifeline) {
         loop {
             match stdout.read(&mut chunk) {
                 Ok(0) => break 'watch,
                 Ok(n) => pending.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !dead => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && dead => break 'watch,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => break 'watch,
             }
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {

@@ -1,4 +1,5 @@
-//! Process-level calls: RLIMIT_NOFILE, signals to workers, and the pre-exec hook that raises a worker's limit.
+//! Process-level calls: RLIMIT_NOFILE, signals to workers, the pre-exec hook that raises a worker's limit
+//! and gives it a lifeline, and waiting on a worker's pipes.
 
 use std::fs::File;
 use std::io;
@@ -27,8 +28,8 @@ fn raise_nofile_to_hard() -> Result<u64, Errno> {
     Ok(r.maximum.unwrap_or(u64::MAX))
 }
 
-/// A pipe whose write end a worker holds on its highest fd (up to a cap): reading `read` returns end-of-file as soon as the
-/// worker starts to exit.
+/// A pipe whose write end a worker holds on its highest fd (up to a cap): reading `read` returns end-of-file
+/// as soon as the worker starts to exit.
 ///
 /// Why: a killed process closes its files in one batch whose order the kernel does not promise (since
 /// Linux 6.0 the last fd goes first; before, the first). A worker's stdout is fd 1 and its sockets come after
@@ -82,21 +83,20 @@ pub(crate) fn set_nonblocking(pipe: impl AsFd) -> io::Result<()> {
     Ok(rustix::io::ioctl_fionbio(pipe, true)?)
 }
 
-/// Block until a worker's stdout has data (or end-of-file) or its lifeline has closed; returns
-/// `(stdout ready, lifeline closed)`.
-pub(crate) fn wait_for_worker(stdout: impl AsFd, lifeline: impl AsFd) -> io::Result<(bool, bool)> {
+/// Block until a worker's stdout has data (or end-of-file) or its lifeline has closed; returns whether the
+/// lifeline has closed (the worker is dead).
+pub(crate) fn wait_for_worker(stdout: impl AsFd, lifeline: impl AsFd) -> io::Result<bool> {
     let mut fds = [
         PollFd::new(&stdout, PollFlags::IN),
         PollFd::new(&lifeline, PollFlags::IN),
     ];
     loop {
         match poll(&mut fds, None) {
-            Ok(_) => break,
+            Ok(_) => return Ok(!fds[1].revents().is_empty()),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Ok((!fds[0].revents().is_empty(), !fds[1].revents().is_empty()))
 }
 
 /// `kill(pid, SIGTERM)`.
