@@ -140,11 +140,15 @@ fn time_wait_on_port(topology: &Topology) -> u64 {
 /// How many sockets `ss ARGS` (with `-H`: no header) lists in `ns`.
 fn ss_count(ns: Option<&str>, args: &[String]) -> std::io::Result<u64> {
     let out = in_ns(ns, Path::new("ss"), args).output()?;
-    let listed = String::from_utf8_lossy(&out.stdout)
+    Ok(count_lines(&out.stdout))
+}
+
+/// Non-empty lines of `ss` output: one per socket with `-H`.
+fn count_lines(out: &[u8]) -> u64 {
+    String::from_utf8_lossy(out)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .count();
-    Ok(listed as u64)
+        .count() as u64
 }
 
 fn time_wait_overflows(topology: &Topology) -> u64 {
@@ -394,6 +398,9 @@ impl Ramp<'_> {
             sources.to_string(),
             "--json".into(),
             report.display().to_string(),
+            // Teardown: SIGINT ends the run, and resets close a million connections fastest.
+            "--close-with".into(),
+            "reset".into(),
         ];
         if self.plan.mode == Mode::Echo {
             args.extend([
@@ -614,52 +621,39 @@ impl Ramp<'_> {
         })
     }
 
-    /// Close everything fast without TIME_WAIT: destroy the load side's sockets (each sends a reset, so
-    /// neither end lingers), end the load children (they write their reports), then the server.
+    /// Close everything fast without TIME_WAIT: the load children end on SIGINT and close their
+    /// connections with resets (`--close-with reset`: one packet each, no TIME_WAIT on either end; each
+    /// process closes its own sockets, so the work is spread over all of them), then `ss -K` aborts any
+    /// left (a probe's, a stuck child's), then the server ends.
     fn teardown(&mut self) -> Teardown {
         let start = Instant::now();
         let overflow_before = time_wait_overflows(self.topology);
         let port = self.topology.server.port();
-        let mut method =
-            "sock_destroy (ss -K) of the load side, one ss per step in parallel, then SIGINT to \
-                          load, SIGTERM to the server"
-                .to_string();
-        // One ss per step's source range: the kernel destroys sockets one by one, so split the work over the CPUs.
-        let filters: Vec<String> = self
-            .loads
-            .iter()
-            .map(|l| format!("( dport = :{port} and src {} )", self.topology.sources(l.step)))
-            .collect();
-        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let client_ns = self.topology.client_ns();
-        for batch in filters.chunks(parallel) {
-            let ok = std::thread::scope(|scope| {
-                let workers: Vec<_> = batch
-                    .iter()
-                    .map(|f| scope.spawn(move || destroy_all(client_ns, f)))
-                    .collect();
-                workers.into_iter().all(|w| w.join().is_ok_and(|r| r.is_ok()))
-            });
-            if !ok {
-                method = "SIGINT to load, SIGTERM to the server (ss -K failed)".to_string();
-            }
-        }
-        // Whatever is left (a probe, a step's stragglers), from either end.
-        let _ = destroy_all(client_ns, &format!("( dport = :{port} )"));
-        let _ = destroy_all(self.topology.server_ns(), &format!("( sport = :{port} )"));
-        let destroy_seconds = start.elapsed().as_secs_f64();
         for l in &self.loads {
             let _ = l.child.signal(Signal::INT);
         }
         for l in &mut self.loads {
             l.child.wait_or_kill(EXIT_BOUND);
         }
+        let left = [
+            destroy_all(self.topology.client_ns(), &format!("( dport = :{port} )")),
+            destroy_all(self.topology.server_ns(), &format!("( sport = :{port} )")),
+        ];
+        let stragglers: u64 = left.iter().filter_map(|r| r.as_ref().ok()).sum();
+        let destroy_seconds = start.elapsed().as_secs_f64();
         let _ = self.server.signal(Signal::TERM);
         self.server.wait_or_kill(EXIT_BOUND);
-        let seconds = start.elapsed().as_secs_f64();
+        let mut method =
+            "SIGINT to load (it closes with resets, SO_LINGER 0), then SIGTERM to the server".to_string();
+        if stragglers > 0 {
+            method = format!("{method}; ss -K aborted {stragglers} connections left after load exited");
+        }
+        if left.iter().any(Result::is_err) {
+            method.push_str("; ss -K failed");
+        }
         Teardown {
             method,
-            seconds,
+            seconds: start.elapsed().as_secs_f64(),
             destroy_seconds,
             time_wait_after: time_wait_on_port(self.topology),
             time_wait_overflow: time_wait_overflows(self.topology).saturating_sub(overflow_before),
@@ -691,10 +685,11 @@ fn read_load_report(path: &Path) -> Option<LoadReport> {
 
 /// `ss -K` for the established sockets matching `filter`, in `ns`, until none is left: the kernel aborts
 /// each (a reset to the peer), so neither end goes through TIME_WAIT. Several passes, because destroying
-/// sockets while the dump walks the hash table makes the walk skip some.
-fn destroy_all(ns: Option<&str>, filter: &str) -> std::io::Result<()> {
+/// sockets while the dump walks the hash table makes the walk skip some. Returns how many it destroyed.
+fn destroy_all(ns: Option<&str>, filter: &str) -> std::io::Result<u64> {
     const PASSES: usize = 20;
     let args = ["-K", "-Htn", "state", "established", filter].map(String::from);
+    let mut destroyed = 0;
     for _ in 0..PASSES {
         let out = in_ns(ns, Path::new("ss"), &args)
             .stderr(std::process::Stdio::null())
@@ -703,9 +698,11 @@ fn destroy_all(ns: Option<&str>, filter: &str) -> std::io::Result<()> {
             return Err(std::io::Error::other(format!("ss -K exited with {}", out.status)));
         }
         // ss prints each socket it destroyed.
-        if out.stdout.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(());
+        let listed = count_lines(&out.stdout);
+        if listed == 0 {
+            break;
         }
+        destroyed += listed;
     }
-    Ok(())
+    Ok(destroyed)
 }

@@ -237,7 +237,7 @@ pub struct Teardown {
     pub method: String,
     /// Seconds until every connection was gone and every child process had exited.
     pub seconds: f64,
-    /// Seconds the socket destruction alone took.
+    /// Seconds until every connection was closed (the load children's resets, then `ss -K` for any left).
     pub destroy_seconds: f64,
     /// TIME_WAIT sockets of the server's port left right after (`ss state time-wait`).
     pub time_wait_after: u64,

@@ -113,6 +113,7 @@ const CASES: &[Case] = &[
     usage(&["load", TARGET, "--workers", "many"], "many"),
     message(&["load", TARGET, "-c", "30000", "--workers", "1"], "--workers 1"),
     usage(&["load", TARGET, "--hold", "10"], "'10'"),
+    usage(&["load", TARGET, "--close-with", "abort"], "abort"),
     usage(&["load", TARGET, "--connect-timeout", "-1s"], "-1"),
     usage(&["load", TARGET, "--duration", "1000h"], "1000h"),
     usage(&["load", TARGET, "--duration", "0s"], "0s"),

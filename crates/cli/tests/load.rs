@@ -264,6 +264,48 @@ fn port_exhaustion_names_the_limit_the_pair_and_the_fix() {
 }
 
 #[test]
+fn close_with_reset_leaves_no_time_wait_and_fin_leaves_it_on_the_load_side() {
+    let ns = Netns::new("close");
+    let _server = Server::start(Some(&ns.0), 13110, 600);
+    let sockets_in = |state: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "ss", "-Htn", "state", state])
+            .arg("( sport = :13110 or dport = :13110 )")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    // With fin the load side keeps each connection in TIME_WAIT (a few may be cut short: a TIME_WAIT socket
+    // that receives a reset is dropped, RFC 1337); with reset no socket of either side does.
+    for (close_with, time_wait) in [("reset", 0..=0), ("fin", 250..=300)] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.0, C1M, "load", "127.0.0.1:13110"])
+            .args(["-c", "300", "--rate", "3000/s", "--hold", "0s", "--no-progress"])
+            .args(["--close-with", close_with])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{close_with}: {}", stderr(&out));
+        // The server closes its ends once it sees the FIN or the reset; give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (sockets_in("established") > 0 || !time_wait.contains(&sockets_in("time-wait")))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            sockets_in("established"),
+            0,
+            "{close_with}: every connection closed"
+        );
+        let left = sockets_in("time-wait");
+        assert!(
+            time_wait.contains(&left),
+            "{close_with}: {left} in TIME_WAIT, expected {time_wait:?}"
+        );
+    }
+}
+
+#[test]
 fn shards_merge_to_the_unsharded_counts() {
     let _server = Server::start(None, 13102, 3001);
     let dir = tempfile::tempdir().unwrap();

@@ -24,7 +24,7 @@ mod worker;
 
 pub use coordinator::{ProgressMode, RunError, run};
 pub use latency::{Latency, MergeError};
-pub use plan::{Lane, LoadPlan, MessagePlan, Shard};
+pub use plan::{CloseWith, Lane, LoadPlan, MessagePlan, Shard};
 pub use progress::{DoneLine, ProgressLine, WorkerLine, WorkerProgress};
 pub use report::{
     Counts, End, ErrorCount, LoadReport, Memory, Messages, PlanInfo, REPORT_KIND, Ramp, ReportMergeError,

@@ -37,6 +37,31 @@ pub struct LoadPlan {
     pub shard: Shard,
     /// Worker processes this shard runs.
     pub workers: u32,
+    /// How the connections still open end when the run does.
+    #[serde(default)]
+    pub close_with: CloseWith,
+}
+
+/// How `c1m load` closes the connections it still holds at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseWith {
+    /// An orderly close: this side keeps each connection's 4-tuple in TIME_WAIT for 60 s.
+    #[default]
+    Fin,
+    /// SO_LINGER 0: a reset; no TIME_WAIT on either side, the ports are free at once.
+    Reset,
+}
+
+impl CloseWith {
+    /// Parse `fin` or `reset`.
+    pub fn parse(s: &str) -> Result<CloseWith, String> {
+        match s {
+            "fin" => Ok(CloseWith::Fin),
+            "reset" => Ok(CloseWith::Reset),
+            _ => Err("expected fin or reset".to_string()),
+        }
+    }
 }
 
 /// Echo traffic on each connection.
@@ -211,6 +236,7 @@ mod tests {
             port_range: PortRange::DEFAULT,
             connect_timeout_ms: 5000,
             hold_ms: 0,
+            close_with: CloseWith::Fin,
             duration_ms: 60_000,
             message: None,
             shard,

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::plan::{LoadPlan, MessagePlan, Shard};
+use crate::plan::{CloseWith, LoadPlan, MessagePlan, Shard};
 use crate::sources::{SourceSpec, loopback_sources, sources_needed};
 use c1m_kernel::{PortRange, ProcRoot, ReservedPorts, raise_nofile_soft, read_sysctl, workers_needed};
 
@@ -38,6 +38,8 @@ pub struct Request {
     pub shard: Shard,
     /// `--allow-remote`.
     pub allow_remote: bool,
+    /// `--close-with`.
+    pub close_with: CloseWith,
 }
 
 /// A request that cannot become a plan. Every message names the bad input and what to do.
@@ -137,6 +139,7 @@ impl Request {
             message: self.message,
             shard: self.shard,
             workers: 1,
+            close_with: self.close_with,
         };
         let shard_connections = plan.shard_connections();
         if shard_connections == 0 {
@@ -212,6 +215,7 @@ mod tests {
             duration: None,
             shard: Shard::WHOLE,
             allow_remote: false,
+            close_with: CloseWith::Fin,
         }
     }
 

@@ -51,6 +51,12 @@ impl<T> FdTable<T> {
         self.slots.clear();
         self.len = 0;
     }
+
+    /// Take every value out.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.len = 0;
+        self.slots.drain(..).flatten()
+    }
 }
 
 impl<T> Index<usize> for FdTable<T> {

@@ -16,7 +16,7 @@ use c1m_net::errno::{Clues, Phase};
 use c1m_net::{Conn, Events, Interest, Io, Poller, Readiness};
 
 use crate::latency::Latency;
-use crate::plan::{Lane, LoadPlan};
+use crate::plan::{CloseWith, Lane, LoadPlan};
 use crate::progress::{WorkerLine, WorkerProgress};
 use crate::report::{Counts, End, ErrorTable, LoadReport, Memory, Messages, PlanInfo, REPORT_KIND, Ramp};
 use crate::table::FdTable;
@@ -602,7 +602,10 @@ impl<'a> Worker<'a> {
         };
         report.verdict = Verdict::of(&report);
         // Close every socket now, before the report is written, so the coordinator sees them gone.
-        self.table.clear();
+        match plan.close_with {
+            CloseWith::Fin => self.table.clear(),
+            CloseWith::Reset => self.table.drain().for_each(|slot| slot.conn.reset()),
+        }
         report
     }
 }

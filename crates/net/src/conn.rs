@@ -41,6 +41,13 @@ impl Conn {
         }
     }
 
+    /// Close with a reset (SO_LINGER 0) instead of a FIN: neither end keeps the connection in TIME_WAIT,
+    /// so its 4-tuple (and this side's port) is free at once, and the close costs one packet, not four.
+    pub fn reset(self) {
+        // A failure leaves a plain close, which is still a close.
+        let _ = socket::set_linger_zero(&self.0);
+    }
+
     /// One `send` of `buf` (without SIGPIPE).
     pub fn write(&self, buf: &[u8]) -> Io {
         loop {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use c1m_loadgen::{
-    LoadPlan, LoadReport, MessagePlan, ProgressMode, Request, RequestError, Shard, SourceSpec,
+    CloseWith, LoadPlan, LoadReport, MessagePlan, ProgressMode, Request, RequestError, Shard, SourceSpec,
 };
 
 use crate::value;
@@ -60,6 +60,10 @@ pub struct Args {
     /// Allow targets outside loopback (refused by default so a typo cannot load someone else's server)
     #[arg(long)]
     allow_remote: bool,
+    /// How connections still open end with the run: fin (orderly; this side keeps TIME_WAIT for 60 s) or
+    /// reset (SO_LINGER 0: no TIME_WAIT anywhere, ports free at once; the server sees ECONNRESET)
+    #[arg(long, default_value = "fin", value_parser = CloseWith::parse)]
+    close_with: CloseWith,
 }
 
 /// `--workers auto` or a count.
@@ -98,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         shard: args.shard.unwrap_or(Shard::WHOLE),
         allow_remote: args.allow_remote,
+        close_with: args.close_with,
     };
     let plan = request.resolve()?;
     let half_range = plan.port_range.len() / 2;

@@ -62,3 +62,8 @@ pub(crate) fn set_blocking_with_timeout(fd: impl AsFd, timeout: std::time::Durat
     rustix::io::ioctl_fionbio(&fd, false)?;
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(timeout))
 }
+
+/// `SO_LINGER {on, 0}`: closing the socket then sends a reset instead of a FIN.
+pub(crate) fn set_linger_zero(fd: impl AsFd) -> Result<(), Errno> {
+    sockopt::set_socket_linger(&fd, Some(std::time::Duration::ZERO))
+}
