@@ -632,8 +632,10 @@ impl Ramp<'_> {
         for l in &self.loads {
             let _ = l.child.signal(Signal::INT);
         }
+        let deadline = Instant::now() + c1m_loadgen::stop_bound(self.held());
         for l in &mut self.loads {
-            l.child.wait_or_kill(EXIT_BOUND);
+            l.child
+                .wait_or_kill(deadline.saturating_duration_since(Instant::now()));
         }
         let left = [
             destroy_all(self.topology.client_ns(), &format!("( dport = :{port} )")),

@@ -22,7 +22,7 @@ mod table;
 mod verdict;
 mod worker;
 
-pub use coordinator::{ProgressMode, RunError, run};
+pub use coordinator::{ProgressMode, RunError, run, stop_bound};
 pub use latency::{Latency, MergeError};
 pub use plan::{CloseWith, Lane, LoadPlan, MessagePlan, Shard};
 pub use progress::{DoneLine, ProgressLine, WorkerLine, WorkerProgress};
