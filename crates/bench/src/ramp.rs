@@ -605,14 +605,21 @@ impl Ramp<'_> {
     fn memory_stop(&self) -> Option<Stop> {
         let now = meminfo().ok()?;
         let held = self.held();
-        let spent = self.before.available.saturating_sub(now.available);
+        // What connections really hold: the Slab rise and both sides' user-space growth. Not the drop of
+        // MemAvailable: it counts socket dentries and inodes as reclaimable though open sockets pin them,
+        // and so understates the cost by ~40% (measured at 1M: MemAvailable -4.7 GiB, Slab +7.8 GiB); a max
+        // run trusting it would step into the OOM killer.
+        let spent = now.slab.saturating_sub(self.before.slab)
+            + self.server_side.usage(held).rss_growth_bytes
+            + self.load_side.usage(held).rss_growth_bytes;
         let per_conn = per_connection(spent, held);
+        let available = self.before.available.saturating_sub(spent).min(now.available);
         let next = per_conn * self.plan.step_connections() as f64;
         let floor = now.total as f64 * f64::from(self.plan.memory_margin_percent) / 100.0;
-        (now.available as f64 - next < floor).then(|| Stop {
+        (available as f64 - next < floor).then(|| Stop {
             limit: Some(Limit::Memory),
             reason: format!(
-                "memory: another {} connections at {:.0} B each would leave MemAvailable under the {}% margin ({})",
+                "memory: another {} connections at {:.0} B each would leave less than the {}% margin ({}) available",
                 self.plan.step_connections(),
                 per_conn,
                 self.plan.memory_margin_percent,
@@ -623,19 +630,18 @@ impl Ramp<'_> {
 
     /// Close everything fast without TIME_WAIT: the load children end on SIGINT and close their
     /// connections with resets (`--close-with reset`: one packet each, no TIME_WAIT on either end; each
-    /// process closes its own sockets, so the work is spread over all of them), then `ss -K` aborts any
-    /// left (a probe's, a stuck child's), then the server ends.
+    /// worker closes its own sockets), then `ss -K` aborts any left (a probe's, a stuck child's), then the
+    /// server ends.
     fn teardown(&mut self) -> Teardown {
         let start = Instant::now();
         let overflow_before = time_wait_overflows(self.topology);
         let port = self.topology.server.port();
-        for l in &self.loads {
-            let _ = l.child.signal(Signal::INT);
-        }
-        let deadline = Instant::now() + c1m_loadgen::stop_bound(self.held());
+        // One load child at a time: each already spreads its closes over its workers and both CPUs, and
+        // each bounds its workers' stop by its own connections (c1m_loadgen::stop_bound), a bound that
+        // all children closing at once would overrun (2.25M: every child lost workers to it).
         for l in &mut self.loads {
-            l.child
-                .wait_or_kill(deadline.saturating_duration_since(Instant::now()));
+            let _ = l.child.signal(Signal::INT);
+            l.child.wait_or_kill(c1m_loadgen::stop_bound(l.established));
         }
         let left = [
             destroy_all(self.topology.client_ns(), &format!("( dport = :{port} )")),
