@@ -639,9 +639,12 @@ impl Ramp<'_> {
         // One load child at a time: each already spreads its closes over its workers and both CPUs, and
         // each bounds its workers' stop by its own connections (c1m_loadgen::stop_bound), a bound that
         // all children closing at once would overrun (2.25M: every child lost workers to it).
+        let mut killed = 0;
         for l in &mut self.loads {
             let _ = l.child.signal(Signal::INT);
-            l.child.wait_or_kill(c1m_loadgen::stop_bound(l.established));
+            if !l.child.wait_or_kill(c1m_loadgen::stop_bound(l.established)) {
+                killed += 1;
+            }
         }
         let left = [
             destroy_all(self.topology.client_ns(), &format!("( dport = :{port} )")),
@@ -653,6 +656,9 @@ impl Ramp<'_> {
         self.server.wait_or_kill(EXIT_BOUND);
         let mut method =
             "SIGINT to load (it closes with resets, SO_LINGER 0), then SIGTERM to the server".to_string();
+        if killed > 0 {
+            method = format!("{method}; {killed} load children killed at their stop bound");
+        }
         if stragglers > 0 {
             method = format!("{method}; ss -K aborted {stragglers} connections left after load exited");
         }
