@@ -112,7 +112,7 @@ fn this_host_snapshot_names_the_fd_cap_and_the_budget() {
         "2,000,541 (81% of the max)",
         "36 source addresses",
         "largest N         3,",
-        "3,712 B per socket (measured from /proc/slabinfo)",
+        "3,900 B per socket (measured from /proc/slabinfo)",
         "exit 2 (0 all ok, 1 warnings only, 2 any failure)",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");

@@ -1,11 +1,13 @@
-use c1m_kernel::{SERVER_SPREAD_HEADROOM_PERCENT, SlabInfo, Snapshot, workers_needed};
+use c1m_kernel::{SERVER_SPREAD_HEADROOM_PERCENT, Snapshot, workers_needed};
 use serde::{Deserialize, Serialize};
 
 use crate::Role;
 
-/// Slab bytes per idle socket when `/proc/slabinfo` cannot be read: the sum measured on a 6.18 x86-64 kernel
-/// (TCP 2368 + sock_inode_cache 832 + filp 192 + dentry 192 + eventpoll_epi 128).
-pub const TYPICAL_SLAB_PER_SOCKET: u64 = 3712;
+/// Slab bytes per idle socket when `/proc/slabinfo` cannot be read: the sum measured on a 6.18 x86-64 kernel,
+/// slab pages per object (TCP 2520 + sock_inode_cache 862 + filp 195 + dentry 195 + eventpoll_epi 128).
+/// The Slab rise measured there is ~4,200 B per socket: the rest is objects outside these caches (bind
+/// buckets, security blobs).
+pub const TYPICAL_SLAB_PER_SOCKET: u64 = 3900;
 
 /// What N connections cost this machine, and how far it can go: fds, processes, ports, memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +64,7 @@ impl CapacityPlan {
         let measured = snapshot
             .slab
             .as_ref()
-            .map(SlabInfo::socket_cost)
+            .map(|slab| slab.socket_cost(snapshot.page_size))
             .filter(|(bytes, _)| *bytes > 0);
         let slab_bytes_per_socket = measured.as_ref().map_or(TYPICAL_SLAB_PER_SOCKET, |(b, _)| *b);
         let idle_per_conn = slab_bytes_per_socket * per_conn_sockets;

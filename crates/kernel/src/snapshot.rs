@@ -246,7 +246,7 @@ mod tests {
         );
         assert_eq!(stock.process.open_fds, Some(14));
         assert_eq!(stock.conntrack.unwrap().count, 412);
-        assert_eq!(stock.slab.as_ref().unwrap().socket_cost(), (3656, vec![]));
+        assert_eq!(stock.slab.as_ref().unwrap().socket_cost(4096), (3772, vec![]));
         let tuned = fixture("tuned-host");
         assert!(tuned.unreadable.is_empty(), "{:?}", tuned.unreadable);
         assert_eq!(tuned.conntrack, None, "not loaded");
