@@ -43,17 +43,23 @@ pub fn render(report: &BenchReport) -> String {
     comparison_table(&mut h, report);
     preflight_table(&mut h, report);
     tuned_table(&mut h, report);
-    let json = serde_json::to_string(report)
+    end_with_data(&mut h, report);
+    h
+}
+
+/// Close the document after embedding `data` as JSON (inert: a `application/json` script never runs), so
+/// the page carries the machine-readable report it was drawn from.
+pub(crate) fn end_with_data(h: &mut String, data: &impl serde::Serialize) {
+    let json = serde_json::to_string(data)
         .unwrap_or_default()
         .replace("</", "<\\/");
     let _ = write!(
         h,
         "<script type=\"application/json\" id=\"report-data\">{json}</script></body></html>"
     );
-    h
 }
 
-const CSS: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
+pub(crate) const CSS: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 th{background:#f4f4f4}td.l,th.l{text-align:left}.verdict{font-size:1.2em}.plots svg{margin:8px 0;display:block}\
 .bad{color:#b00}";

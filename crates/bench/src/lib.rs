@@ -12,6 +12,7 @@ mod baseline;
 mod child;
 pub mod guardian;
 pub mod html;
+pub mod load_html;
 pub mod netns;
 mod plan;
 pub mod procs;

@@ -92,12 +92,39 @@ fn merge_adds_counts_and_histograms_and_show_renders_it() {
         .max(rb["connect_latency"]["max_us"].as_u64().unwrap());
     assert_eq!(m["connect_latency"]["max_us"].as_u64().unwrap(), max);
 
-    let show = c1m(&["report", "show", merged.to_str().unwrap()]);
-    assert!(show.status.success());
+    let page = dir.path().join("merged.html");
+    let show = c1m(&[
+        "report",
+        "show",
+        merged.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(
         text.contains("shards 0/2 1/2") && text.contains("connect, from schedule"),
         "{text}"
+    );
+    // The page: the same summary, a latency plot with both connect curves, the report itself.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("all 200 connections established and held"),
+        "{html}"
+    );
+    assert!(html.contains("shards 0/2 1/2"));
+    let at = html
+        .find(&format!("id=\"{}\"", c1m_bench::load_html::LATENCY_PLOT_ID))
+        .expect("latency plot");
+    let svg = &html[at..at + html[at..].find("</svg>").unwrap()];
+    assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+    let open = "id=\"report-data\">";
+    let data = &html[html.find(open).unwrap() + open.len()..html.rfind("</script>").unwrap()];
+    let embedded: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(embedded["counts"], m["counts"]);
+    assert!(
+        !html.contains("src=") && !html.contains("<link"),
+        "nothing is fetched"
     );
 }
 

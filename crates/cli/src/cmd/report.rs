@@ -23,7 +23,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Print the terminal summary of a load report
+    /// Print the terminal summary of a load report (and write it as an HTML page with --html)
     Show {
         /// A report file (or a log holding one as a JSON line)
         #[arg(value_name = "FILE")]
@@ -31,6 +31,9 @@ enum Command {
         /// Print the report as JSON instead
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML page (summary, latency percentile plot, the JSON) to this file
+        #[arg(long, value_name = "OUT")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -51,8 +54,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => println!("{}", serde_json::to_string_pretty(&merged)?),
             }
         }
-        Command::Show { file, json } => {
+        Command::Show { file, json, html } => {
             let report = read_report(&file)?;
+            if let Some(out) = html {
+                fs::write(&out, c1m_bench::load_html::render_load(&report))
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
