@@ -18,17 +18,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=$(mktemp -d /tmp/c1m-teardown-bench.XXXXXX)
 
-if [ -z "${C1M:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q -p c1m)
-  C1M="${CARGO_TARGET_DIR:-$ROOT/target}/release/c1m"
-fi
-for tool in ss ip flock python3; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is needed" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (network namespaces)" >&2; exit 2; }
-if [ -z "${C1M_TEARDOWN_BENCH_LOCKED:-}" ] && [ "$N" -gt 15000 ]; then
-  exec env C1M_TEARDOWN_BENCH_LOCKED=1 C1M="$C1M" flock /work/scale.lock "$0" "$@"
-fi
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
+bench_setup "$0" "$ROOT" "$N" "network namespaces" ss ip flock python3 -- "$@"
 
 pids=()
 cleanup() {

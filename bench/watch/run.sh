@@ -23,18 +23,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${OUT:-/tmp/c1m-watch-bench-$N.json}
 WORK=$(mktemp -d /tmp/c1m-watch-bench.XXXXXX)
 
-if [ -z "${C1M:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q -p c1m)
-  C1M="${CARGO_TARGET_DIR:-$ROOT/target}/release/c1m"
-fi
-for tool in hyperfine python3 ss ip flock; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is needed" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (network namespaces, /proc/slabinfo)" >&2; exit 2; }
-
-if [ -z "${C1M_WATCH_BENCH_LOCKED:-}" ] && [ "$N" -gt 15000 ]; then
-  exec env C1M_WATCH_BENCH_LOCKED=1 C1M="$C1M" flock /work/scale.lock "$0" "$@"
-fi
+# shellcheck source=../lib.sh
+. "$ROOT/bench/lib.sh"
+bench_setup "$0" "$ROOT" "$N" "network namespaces, /proc/slabinfo" hyperfine python3 ss ip flock -- "$@"
 
 pids=()
 cleanup() {
